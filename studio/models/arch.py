@@ -5,7 +5,7 @@ loading) and builds a module whose hyperparameters are inferred from those shape
 
 Tensor contract of every image model built here: input float32 (or bf16/fp16 when the spec allows)
 RGB, NCHW, values in [0, 1]; output the same layout and range, spatially ``scale`` times larger.
-Padding to ``size_multiple`` is done by :class:`studio.models.descriptor.ImageModel`, not by callers.
+Padding to ``size_multiple`` is done by :class:`studio.models.descriptor.ImageModel`, not callers.
 """
 
 from __future__ import annotations

@@ -1,0 +1,175 @@
+"""``studio``: the GUI with no arguments (or an image path); headless tasks as subcommands.
+
+Headless commands run the same :class:`~studio.engine.runner.JobRunner` the GUI uses, with a
+progress bar on stderr. Every error is one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from studio import __version__
+from studio.errors import StudioError
+
+COMMANDS = ("upscale", "models")
+EXIT_ERROR = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in COMMANDS:
+        return _run_command(args)
+    parser = argparse.ArgumentParser(
+        prog="studio", description="Studio image editor. Commands: " + ", ".join(COMMANDS)
+    )
+    parser.add_argument("--version", action="version", version=f"studio {__version__}")
+    parser.add_argument("image", nargs="?", help="image to open in the editor")
+    ns = parser.parse_args(args)
+    from studio.app import run_gui
+
+    return run_gui(ns.image)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="studio")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("upscale", help="enlarge an image")
+    up.add_argument("input")
+    up.add_argument("output")
+    up.add_argument("--model", default="lanczos", help="model id (see: studio models list)")
+    up.add_argument("--scale", type=float, default=2.0, help="factor, may be fractional")
+    up.add_argument(
+        "--width", type=int, default=None, help="target width in pixels (wins over --scale)"
+    )
+    up.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help="input tile side in pixels; 0 = no tiling; default: from memory",
+    )
+    up.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    models = sub.add_parser("models", help="list or import models")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    lst = msub.add_parser("list", help="list the models Studio ships")
+    lst.add_argument("--task", default=None)
+    return parser
+
+
+def _run_command(args: list[str]) -> int:
+    ns = _build_parser().parse_args(args)
+    try:
+        if ns.command == "upscale":
+            return _upscale(ns)
+        if ns.command == "models" and ns.models_command == "list":
+            return _models_list(ns.task)
+    except StudioError as exc:
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("studio: cancelled", file=sys.stderr)
+        return 130
+    raise AssertionError("unreachable")
+
+
+def _models_list(task: str | None) -> int:
+    from studio.models.registry import all_models
+
+    rows = all_models(task)
+    width = max(len(m.id) for m in rows) if rows else 10
+    for m in rows:
+        scale = f"x{m.scale}" if m.task == "upscale" and m.scale > 1 else ""
+        print(f"{m.id:<{width}}  {m.task:<8} {scale:<4} {m.speed_hint:<10} {m.description}")
+    return 0
+
+
+def _upscale(ns: argparse.Namespace) -> int:
+    from studio.engine.jobs import JobRequest, UpscaleParams
+    from studio.imageio import check_writable, read_image, write_image
+    from studio.models.registry import get_model
+
+    get_model(ns.model, "upscale")  # fail on a bad name or path before any work
+    check_writable(ns.output)
+    loaded = read_image(ns.input)
+    params = UpscaleParams(model=ns.model, scale=ns.scale, target_width=ns.width, tile=ns.tile)
+    image = _run_headless(JobRequest(params, loaded.pixels), quiet=ns.quiet)
+    write_image(ns.output, image, loaded.metadata)
+    if not ns.quiet:
+        print(f"wrote {ns.output} ({image.shape[1]}x{image.shape[0]})", file=sys.stderr)
+    return 0
+
+
+def _run_headless(request, quiet: bool = False):
+    """Run one job in this thread with every core, drawing a progress bar; returns the image."""
+    import torch
+
+    from studio.engine.device import configure_cpu_threads
+    from studio.engine.jobs import CancelToken
+    from studio.engine.messages import (
+        JobCancelled,
+        JobFailed,
+        JobFinished,
+        JobProgress,
+        ModelLoading,
+    )
+    from studio.engine.runner import JobRunner
+
+    configure_cpu_threads(interactive=False)
+    bar = ProgressBar(enabled=not quiet)
+    with torch.inference_mode():
+        for msg in JobRunner().run(request, CancelToken()):
+            if isinstance(msg, JobProgress):
+                bar.update(msg.fraction, f"{msg.stage} {msg.done}/{msg.total}", msg.eta_s)
+            elif isinstance(msg, ModelLoading):
+                bar.update(0.0, f"loading {msg.model_id}", None)
+            elif isinstance(msg, JobFinished):
+                bar.close()
+                return msg.image
+            elif isinstance(msg, JobFailed):
+                bar.close()
+                raise StudioError(msg.message)
+            elif isinstance(msg, JobCancelled):
+                bar.close()
+                raise StudioError("cancelled")
+    raise StudioError("the job ended without a result")
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr; plain lines every 10 % when stderr is not a terminal."""
+
+    def __init__(self, enabled: bool = True, width: int = 30) -> None:
+        self.enabled = enabled
+        self.width = width
+        self.tty = sys.stderr.isatty()
+        self._last_decile = -1
+        self._last_draw = 0.0
+
+    def update(self, fraction: float, label: str, eta_s: float | None) -> None:
+        if not self.enabled:
+            return
+        fraction = min(max(fraction, 0.0), 1.0)
+        eta = f" ETA {eta_s:4.0f}s" if eta_s is not None else ""
+        if self.tty:
+            now = time.monotonic()
+            if now - self._last_draw < 0.05 and fraction < 1.0:
+                return
+            self._last_draw = now
+            filled = int(fraction * self.width)
+            bar = "#" * filled + "." * (self.width - filled)
+            sys.stderr.write(f"\r[{bar}] {fraction:4.0%} {label}{eta}\033[K")
+            sys.stderr.flush()
+        elif (decile := int(fraction * 10)) != self._last_decile:
+            self._last_decile = decile
+            print(f"{fraction:4.0%} {label}{eta}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

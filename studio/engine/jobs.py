@@ -1,0 +1,78 @@
+"""Job requests (frozen values) with one small parameter class per task, and the cancel token."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from studio.errors import JobCancelled
+from studio.geometry import Rect
+
+_job_ids = itertools.count(1)
+
+
+def next_job_id() -> int:
+    return next(_job_ids)
+
+
+@dataclass(frozen=True)
+class UpscaleParams:
+    """``scale`` may be fractional; ``target_width`` (if set) wins over ``scale``.
+
+    ``tile`` is the input tile side in pixels: None chooses from the memory budget, 0 means
+    no tiling.
+    """
+
+    model: str = "lanczos"
+    scale: float = 2.0
+    target_width: int | None = None
+    tile: int | None = None
+
+    task = "upscale"
+
+
+TaskParams = UpscaleParams
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Everything a task needs, copied out of the document when the job was requested.
+
+    ``image`` is RGB(A) HxWxC uint8 or uint16; ``mask`` float32 HxW in [0, 1] (1 = edit).
+    ``supersede_key``: a newer request with the same key replaces this one.
+    ``doc_revision``: the document revision the inputs were taken from.
+    """
+
+    params: TaskParams
+    image: np.ndarray
+    mask: np.ndarray | None = None
+    roi: Rect | None = None
+    job_id: int = field(default_factory=next_job_id)
+    supersede_key: str | None = None
+    doc_revision: int = 0
+
+    @property
+    def task(self) -> str:
+        return self.params.task
+
+
+class CancelToken:
+    """Thread-safe flag a task checks between tiles and steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`JobCancelled` when cancelled."""
+        if self._event.is_set():
+            raise JobCancelled()

@@ -1,0 +1,59 @@
+"""What a task may use while it runs: the cancel token, the device and the model cache."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from studio.engine.cache import ModelCache
+from studio.engine.device import DeviceInfo
+from studio.engine.jobs import CancelToken
+from studio.engine.tasks.events import LoadingModel
+from studio.errors import MissingModelError
+from studio.models.descriptor import ImageModel
+from studio.models.loading import load_weights
+from studio.models.spec import ModelSpec
+from studio.paths import checkpoints_dir
+
+
+@dataclass
+class TaskContext:
+    cancel: CancelToken
+    device_info: DeviceInfo
+    cache: ModelCache
+
+    @property
+    def device(self) -> torch.device:
+        return self.device_info.device
+
+    def preferred_dtype(self, spec: ModelSpec) -> torch.dtype:
+        """fp16 on CUDA where the model allows it; fp32 elsewhere (exactness first on CPU)."""
+        if self.device.type == "cuda" and spec.supports_half:
+            return torch.float16
+        return torch.float32
+
+    def load_model(
+        self, spec: ModelSpec, dtype: torch.dtype | None = None
+    ) -> Generator[LoadingModel, None, ImageModel]:
+        """The model of ``spec`` from the cache, loading it (cancellably) on a miss."""
+        dtype = dtype or self.preferred_dtype(spec)
+        key = (spec.id, str(self.device), str(dtype))
+        if key not in self.cache:
+            yield LoadingModel(spec.id)
+            self.cancel.check()
+        model = self.cache.get(key, lambda: ImageModel(self._load(spec), self.device, dtype))
+        self.cancel.check()
+        return model
+
+    def _load(self, spec: ModelSpec):
+        if not spec.files:
+            raise MissingModelError(f"model '{spec.id}' has no weight files")
+        path = Path(checkpoints_dir()) / spec.files[0].name
+        if not path.is_file():
+            raise MissingModelError(
+                f"model '{spec.id}': weight file {spec.files[0].name} is missing from {path.parent}"
+            )
+        return load_weights(path, spec.files[0].sha256)

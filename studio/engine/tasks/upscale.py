@@ -1,0 +1,179 @@
+"""Upscale: any scale, any model, tiled and streamed, alpha and 16-bit kept.
+
+A model runs at its native scale (repeated when the request is larger), then a final Lanczos
+resize reaches a non-native factor or a target width. Alpha is enlarged separately with Lanczos.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+
+import numpy as np
+
+from studio.engine.jobs import JobRequest, UpscaleParams
+from studio.engine.tasks.context import TaskContext
+from studio.engine.tasks.events import Partial, Progress, Result, TaskEvent
+from studio.engine.tiling import run_tiled, tile_for_budget
+from studio.errors import BadInputError
+from studio.geometry import Rect
+from studio.models import classical
+from studio.models.registry import get_model
+from studio.models.spec import ModelSpec
+
+MAX_SCALE = 16.0
+#: largest output: 32768 x 32768 would be 4 GiB of RGBA pixels
+MAX_OUTPUT_PIXELS = 1 << 30
+CLASSICAL_TILE = 512
+
+
+@dataclass(frozen=True)
+class UpscalePlan:
+    """What a run will produce and cost, computed before any work starts."""
+
+    out_width: int
+    out_height: int
+    native_scale: int
+    passes: int
+    tile: int
+    memory_bytes: int
+    seconds: float
+
+    def summary(self) -> str:
+        mp = self.out_width * self.out_height / 1e6
+        return (
+            f"{self.out_width}x{self.out_height} ({mp:.1f} MP), about "
+            f"{self.memory_bytes / 2**30:.1f} GiB, ~{self.seconds:.0f} s"
+        )
+
+
+def output_size(width: int, height: int, params: UpscaleParams) -> tuple[int, int]:
+    if params.target_width is not None:
+        if params.target_width <= 0:
+            raise BadInputError("target width must be a positive number of pixels")
+        factor = params.target_width / width
+        return params.target_width, max(1, round(height * factor))
+    if not 0 < params.scale <= MAX_SCALE:
+        raise BadInputError(f"scale must be between 0 and {MAX_SCALE:g}, got {params.scale:g}")
+    return max(1, round(width * params.scale)), max(1, round(height * params.scale))
+
+
+def plan_upscale(
+    spec: ModelSpec,
+    width: int,
+    height: int,
+    params: UpscaleParams,
+    budget_bytes: int,
+    channels: int = 3,
+    itemsize: int = 1,
+) -> UpscalePlan:
+    """Output size, passes, tile size and a memory/time estimate; refuses what cannot fit."""
+    out_w, out_h = output_size(width, height, params)
+    if out_w * out_h > MAX_OUTPUT_PIXELS:
+        raise BadInputError(
+            f"the result would be {out_w}x{out_h} ({out_w * out_h / 1e6:.0f} MP); the limit is "
+            f"{MAX_OUTPUT_PIXELS / 1e6:.0f} MP — choose a smaller scale"
+        )
+    factor = out_w / width
+    if spec.arch == "classical":
+        native = round(factor) if _is_integer_scale(width, height, out_w, out_h) else 1
+        passes = 1
+    else:
+        native = spec.scale
+        passes = max(1, math.ceil(math.log(max(factor, 1.0001)) / math.log(native) - 1e-9))
+    if params.tile == 0:
+        tile = 0
+    elif params.tile is not None:
+        tile = params.tile
+    else:
+        tile = (
+            CLASSICAL_TILE
+            if spec.arch == "classical"
+            else tile_for_budget(
+                spec.bytes_per_px, budget_bytes // 2, multiple=max(8, spec.size_multiple)
+            )
+        )
+    out_bytes = out_w * out_h * channels * itemsize
+    model_px = (tile * tile) if tile else width * height * native ** (2 * (passes - 1))
+    memory = int(out_bytes * 2 + model_px * spec.bytes_per_px + width * height * channels * 4)
+    seconds = out_w * out_h / 1e6 / max(spec.mpx_per_s, 1e-6)
+    return UpscalePlan(out_w, out_h, native, passes, tile, memory, seconds)
+
+
+def _is_integer_scale(w: int, h: int, out_w: int, out_h: int) -> bool:
+    return out_w % w == 0 and out_h % h == 0 and out_w // w == out_h // h
+
+
+def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, None, Result]:
+    params: UpscaleParams = request.params
+    spec = get_model(params.model, "upscale")
+    image = request.image
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise BadInputError(f"expected an RGB or RGBA image, got shape {image.shape}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise BadInputError(f"expected 8- or 16-bit pixels, got {image.dtype}")
+    h, w = image.shape[:2]
+    plan = plan_upscale(
+        spec, w, h, params, ctx.device_info.memory_budget, image.shape[2], image.dtype.itemsize
+    )
+    if plan.memory_bytes > ctx.device_info.memory_budget * 2:
+        raise BadInputError(
+            f"this upscale needs {plan.summary()}; that does not fit in this "
+            "machine's memory — choose a smaller scale or tile size"
+        )
+    maxval = float(np.iinfo(image.dtype).max)
+    quantize = _quantizer(image.dtype, maxval)
+    rgb = image[:, :, :3].astype(np.float32) / maxval
+
+    if spec.arch == "classical":
+        method, exact = spec.id, image.dtype == np.uint8
+        fn: Callable[[np.ndarray], np.ndarray] = lambda t: classical.scale_by(  # noqa: E731
+            t, plan.native_scale, method, exact
+        )
+        pad = classical.SUPPORT[method] + 2
+    else:
+        model = yield from ctx.load_model(spec)
+        fn = model
+        pad = max(8, model.loaded.receptive_field)
+
+    out = rgb
+    for index in range(plan.passes):
+        last = index == plan.passes - 1 and (out.shape[1] * plan.native_scale == plan.out_width)
+        stage = "upscaling" if plan.passes == 1 else f"upscaling, pass {index + 1}/{plan.passes}"
+        out = yield from run_tiled(
+            out,
+            fn,
+            scale=plan.native_scale,
+            tile=plan.tile,
+            pad=pad,
+            cancel=ctx.cancel,
+            quantize=quantize if last else None,
+            out_dtype=image.dtype if last else np.float32,
+            stage=stage,
+        )
+    if out.shape[:2] != (plan.out_height, plan.out_width):
+        yield Progress(0, 1, "resizing to the requested size")
+        src = out.astype(np.float32) / maxval if out.dtype != np.float32 else out
+        out = quantize(classical.resize(src, plan.out_width, plan.out_height, "lanczos"))
+        ctx.cancel.check()
+        yield Partial(
+            Rect(0, 0, plan.out_width, plan.out_height),
+            out,
+            (plan.out_width, plan.out_height),
+            True,
+        )
+    if image.shape[2] == 4:
+        yield Progress(0, 1, "enlarging transparency")
+        alpha = image[:, :, 3:4].astype(np.float32) / maxval
+        alpha = quantize(classical.resize(alpha, plan.out_width, plan.out_height, "lanczos"))
+        out = np.concatenate([out, alpha], axis=2)
+    info = {"model": spec.id, "scale": plan.out_width / w, "plan": plan.summary()}
+    return Result(out, Rect(0, 0, plan.out_width, plan.out_height), info)
+
+
+def _quantizer(dtype: np.dtype, maxval: float) -> Callable[[np.ndarray], np.ndarray]:
+    def quantize(x: np.ndarray) -> np.ndarray:
+        return np.clip(x * maxval + 0.5, 0, maxval).astype(dtype)
+
+    return quantize

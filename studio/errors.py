@@ -1,0 +1,37 @@
+"""Errors an artist can read. ``kind`` travels with a failed job so the UI can react to it."""
+
+from __future__ import annotations
+
+
+class StudioError(Exception):
+    """Base class: the message is one sentence meant for the artist, never a traceback."""
+
+    kind = "error"
+
+
+class BadInputError(StudioError):
+    """A file or an argument the tool cannot use (missing, corrupt, wrong size, too large)."""
+
+    kind = "bad_input"
+
+
+class MissingModelError(StudioError):
+    """A model that is not known or whose weight files are not on this machine."""
+
+    kind = "missing_model"
+
+
+class BadWeightsError(StudioError):
+    """A weight file that is unsafe, corrupt, or not an architecture Studio knows."""
+
+    kind = "bad_weights"
+
+
+class OutOfMemoryError(StudioError):
+    """The job cannot fit in memory even after splitting it into the smallest tiles."""
+
+    kind = "oom"
+
+
+class JobCancelled(Exception):
+    """Raised inside a task when its cancel token is set."""

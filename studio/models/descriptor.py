@@ -1,0 +1,57 @@
+"""A loaded image model placed on a device: numpy tiles in, numpy tiles out.
+
+Tensor contract of ``__call__``: HxWxC float32 in [0, 1] (C = the model's input channels) ->
+(H*scale)x(W*scale)xC' float32 clamped to [0, 1]. Padding to the model's size multiple and the
+crop back happen here, so runners never do them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from studio.models.arch import LoadedModel
+
+
+class ImageModel:
+    """Runs a :class:`LoadedModel` on ``device`` in ``dtype`` (fp32, or bf16/fp16 autocast)."""
+
+    def __init__(
+        self, loaded: LoadedModel, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> None:
+        self.loaded = loaded
+        self.device = device
+        self.dtype = dtype
+        self.module = loaded.module.to(device).eval()
+        if device.type == "cpu":
+            self.module = self.module.to(memory_format=torch.channels_last)
+
+    @property
+    def scale(self) -> int:
+        return self.loaded.scale
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        h, w = tile.shape[:2]
+        x = torch.from_numpy(np.ascontiguousarray(tile.transpose(2, 0, 1)))[None]
+        x = x.to(self.device)
+        m = self.loaded.size_multiple
+        pad_h, pad_w = (-h) % m, (-w) % m
+        if pad_h or pad_w:
+            mode = "reflect" if h > pad_h and w > pad_w else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        if self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        s = self.loaded.scale
+        with torch.inference_mode():
+            with self._autocast():
+                y = self.module(x)
+            y = y[:, :, : h * s, : w * s].float().clamp_(0.0, 1.0)
+            return y[0].permute(1, 2, 0).cpu().numpy()
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)

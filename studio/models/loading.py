@@ -1,0 +1,136 @@
+"""Safe loading of weight files: safetensors first, ``torch.load(weights_only=True)`` for
+``.pth``/``.pt``/``.ckpt``, anything else refused. A pickle that tries to run code is refused
+without running it. Architectures are recognised by keys and shapes (ours first, then spandrel's
+MIT-licensed core for user files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from studio.errors import BadWeightsError, MissingModelError
+from studio.models.arch import LoadedModel
+from studio.models.architectures import detect_architecture
+
+SAFETENSORS = (".safetensors",)
+TORCH_PICKLES = (".pth", ".pt", ".ckpt", ".bin")
+_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "generator", "net_g")
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of a weight file, unwrapped from common training wrappers, on the CPU."""
+    p = Path(path)
+    if not p.is_file():
+        raise MissingModelError(f"{p}: weight file not found")
+    suffix = p.suffix.lower()
+    if suffix in SAFETENSORS:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(p), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise BadWeightsError(f"{p.name}: not a valid safetensors file ({exc})") from None
+    if suffix in TORCH_PICKLES:
+        try:
+            obj = torch.load(str(p), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            text = str(exc)
+            if "global" not in text.lower():  # not a code payload: plain corruption
+                raise BadWeightsError(f"{p.name}: not a readable PyTorch weight file") from None
+            found = next((ln.strip() for ln in text.splitlines() if "GLOBAL" in ln), "")
+            raise BadWeightsError(
+                f"{p.name}: refused — the file holds Python objects or code, not just weights"
+                f"{f' ({found[:120]})' if found else ''}. Convert it to .safetensors with a "
+                "trusted tool."
+            ) from None
+        except (RuntimeError, OSError, EOFError, ValueError) as exc:
+            raise BadWeightsError(f"{p.name}: not a readable PyTorch weight file ({exc})") from None
+        return _unwrap(obj, p.name)
+    raise BadWeightsError(
+        f"{p.name}: unsupported weight format '{suffix}' (use .safetensors, .pth, .pt or .ckpt)"
+    )
+
+
+def _unwrap(obj: object, name: str) -> dict[str, torch.Tensor]:
+    for _ in range(3):
+        if isinstance(obj, Mapping) and not _is_tensor_dict(obj):
+            inner = next((obj[k] for k in _WRAPPER_KEYS if k in obj), None)
+            if inner is None:
+                break
+            obj = inner
+    if not isinstance(obj, Mapping) or not _is_tensor_dict(obj):
+        raise BadWeightsError(f"{name}: no tensors found in the file")
+    state = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def _is_tensor_dict(obj: Mapping) -> bool:
+    return bool(obj) and any(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def load_weights(path: str | Path, expected_sha256: str | None = None) -> LoadedModel:
+    """Read, optionally verify, detect and build a model from one weight file."""
+    p = Path(path)
+    if expected_sha256 is not None and p.is_file() and sha256_of(p) != expected_sha256:
+        raise BadWeightsError(f"{p.name}: checksum mismatch — the file is damaged or was replaced")
+    state = read_state_dict(p)
+    return build_model(state, p.name)
+
+
+def build_model(state: Mapping[str, torch.Tensor], name: str = "weights") -> LoadedModel:
+    """Detect the architecture of ``state`` and build it (ours first, then spandrel)."""
+    arch = detect_architecture(state)
+    if arch is not None:
+        try:
+            return arch.load(state)
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise BadWeightsError(
+                f"{name}: looks like {arch.name} but does not load ({exc})"
+            ) from None
+    return _load_with_spandrel(state, name)
+
+
+def _load_with_spandrel(state: Mapping[str, torch.Tensor], name: str) -> LoadedModel:
+    from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+
+    try:
+        descriptor = ModelLoader().load_from_state_dict(dict(state))
+    except UnsupportedModelError:
+        raise BadWeightsError(f"{name}: not an architecture Studio recognises") from None
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise BadWeightsError(f"{name}: recognised but failed to load ({exc})") from None
+    if not isinstance(descriptor, ImageModelDescriptor):
+        raise BadWeightsError(
+            f"{name}: {descriptor.architecture.name} is not an image-to-image model"
+        )
+    req = descriptor.size_requirements
+    return LoadedModel(
+        module=descriptor.model.eval(),
+        arch_id=f"spandrel:{descriptor.architecture.id}",
+        scale=descriptor.scale,
+        in_channels=descriptor.input_channels,
+        out_channels=descriptor.output_channels,
+        size_multiple=max(1, req.multiple_of),
+        supports_half=descriptor.supports_half,
+        receptive_field=32,
+        extra={
+            "purpose": descriptor.purpose,
+            "architecture": descriptor.architecture.name,
+            "min_size": req.minimum,
+            "square": req.square,
+        },
+    )

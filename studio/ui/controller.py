@@ -1,0 +1,175 @@
+"""The controller: turns actions into job requests and engine messages into previews and undo steps.
+
+It is the only piece that knows both the document and the engine. Messages arrive in
+:meth:`JobController.on_message`, a slot of this GUI-thread object; messages for any job other
+than the active one are dropped. After a message has been applied, :attr:`applied` is emitted
+(tests wait on it, never on the engine's own signal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, QRectF, Signal, Slot
+from PySide6.QtGui import QImage
+
+from studio.document import Document, Layer
+from studio.engine.jobs import JobRequest, TaskParams
+from studio.engine.messages import (
+    JobCancelled,
+    JobFailed,
+    JobFinished,
+    JobProgress,
+    JobStarted,
+    Message,
+    ModelLoading,
+    TileReady,
+)
+from studio.engine.thread import EngineThread
+from studio.ui.canvas import CanvasView
+from studio.ui.qimage import blank_canvas_image, write_region
+
+
+@dataclass
+class StagedResult:
+    """A finished result waiting for Accept or Discard."""
+
+    request: JobRequest
+    image: np.ndarray
+    info: dict
+
+
+class JobController(QObject):
+    applied = Signal(object)  # a Message, after the GUI has applied it
+    progress = Signal(float, str)  # fraction, text
+    busy_changed = Signal(bool)
+    staged_changed = Signal(bool)
+    failed = Signal(str)
+    status = Signal(str)
+
+    def __init__(
+        self, engine: EngineThread, canvas: CanvasView, document: Callable[[], Document | None]
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.canvas = canvas
+        self._document = document
+        self.active: JobRequest | None = None
+        self.staged: StagedResult | None = None
+        self._preview: QImage | None = None
+        self.dropped = 0  # messages ignored because their job is no longer active
+        engine.message.connect(self.on_message)
+
+    # -- actions ---------------------------------------------------------------------------------
+    def submit(self, params: TaskParams, image: np.ndarray, **kwargs) -> int:
+        """Start a job on ``image``; a running job or staged result of ours is dropped first."""
+        doc = self._document()
+        if self.active is not None:
+            self.engine.cancel(self.active.job_id)
+        self.discard()
+        request = JobRequest(params, image, doc_revision=doc.revision if doc else 0, **kwargs)
+        self.active = request
+        self.busy_changed.emit(True)
+        self.progress.emit(0.0, "queued")
+        return self.engine.submit(request)
+
+    def cancel(self) -> None:
+        if self.active is not None:
+            self.engine.cancel(self.active.job_id)
+            self.status.emit("cancelling…")
+
+    def accept(self) -> bool:
+        """Apply the staged result to the document as one undo step."""
+        staged, doc = self.staged, self._document()
+        if staged is None or doc is None:
+            return False
+        APPLIERS[staged.request.task](doc, staged)
+        self._clear_preview()
+        self.staged = None
+        self.staged_changed.emit(False)
+        self.status.emit("applied")
+        return True
+
+    def discard(self) -> None:
+        if self.staged is not None:
+            self.staged = None
+            self.staged_changed.emit(False)
+        self._clear_preview()
+
+    # -- messages --------------------------------------------------------------------------------
+    @Slot(object)
+    def on_message(self, msg: Message) -> None:
+        if self.active is None or msg.job_id != self.active.job_id:
+            self.dropped += 1
+            return
+        if isinstance(msg, JobStarted):
+            self.progress.emit(0.0, f"{msg.task}: starting")
+        elif isinstance(msg, ModelLoading):
+            self.progress.emit(0.0, f"loading {msg.model_id}")
+        elif isinstance(msg, JobProgress):
+            eta = f" — {msg.eta_s:.0f} s left" if msg.eta_s is not None else ""
+            self.progress.emit(msg.fraction, f"{msg.stage} {msg.done}/{msg.total}{eta}")
+        elif isinstance(msg, TileReady):
+            self._draw_tile(msg)
+        elif isinstance(msg, JobFinished):
+            self._finish(msg)
+        elif isinstance(msg, JobCancelled):
+            self._end_job("cancelled")
+            self._clear_preview()
+        elif isinstance(msg, JobFailed):
+            self._end_job("failed")
+            self._clear_preview()
+            self.failed.emit(msg.message)
+        self.applied.emit(msg)
+
+    def _display_rect(self) -> QRectF:
+        doc = self._document()
+        roi = self.active.roi if self.active else None
+        if roi is not None:
+            return QRectF(roi.x, roi.y, roi.w, roi.h)
+        return QRectF(0, 0, doc.width, doc.height) if doc else QRectF()
+
+    def _draw_tile(self, msg: TileReady) -> None:
+        w, h = msg.out_size
+        if self._preview is None or (self._preview.width(), self._preview.height()) != (w, h):
+            self._preview = blank_canvas_image(w, h)
+            self.canvas.show_preview(self._preview, self._display_rect())
+        write_region(self._preview, msg.rect.x, msg.rect.y, msg.pixels[:, :, :4])
+        self.canvas.update_preview(QRectF(msg.rect.x, msg.rect.y, msg.rect.w, msg.rect.h))
+
+    def _finish(self, msg: JobFinished) -> None:
+        image = msg.image
+        if image.dtype != np.uint8:  # the canvas is 8-bit
+            image = (image.astype(np.uint32) * 255 // np.iinfo(image.dtype).max).astype(np.uint8)
+        h, w = image.shape[:2]
+        self._preview = blank_canvas_image(w, h)
+        write_region(self._preview, 0, 0, image)
+        self.canvas.show_preview(self._preview, self._display_rect())
+        self.staged = StagedResult(self.active, image, dict(msg.info))
+        self._end_job(
+            f"done in {msg.timings.get('total_s', 0):.1f} s — Enter to accept, Esc to discard"
+        )
+        self.staged_changed.emit(True)
+
+    def _end_job(self, text: str) -> None:
+        self.active = None
+        self.busy_changed.emit(False)
+        self.progress.emit(1.0, text)
+        self.status.emit(text)
+
+    def _clear_preview(self) -> None:
+        self._preview = None
+        self.canvas.hide_preview()
+
+
+def _apply_upscale(doc: Document, staged: StagedResult) -> None:
+    info = staged.info
+    name = f"Upscale ×{info.get('scale', 0):g} ({info.get('model', '?')})"
+    h, w = staged.image.shape[:2]
+    layer = Layer.from_rgb(staged.image, "Upscaled")
+    doc.replace_content([layer], np.zeros((h, w), np.float32), name)
+
+
+APPLIERS: dict[str, Callable[[Document, StagedResult], None]] = {"upscale": _apply_upscale}

@@ -1,0 +1,108 @@
+"""The command line: version, model list, headless upscale, and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from studio import __version__
+from studio.cli import main
+
+
+@pytest.fixture
+def photo_png(tmp_path: Path, photo) -> Path:
+    path = tmp_path / "photo.png"
+    Image.fromarray(photo).save(path)
+    return path
+
+
+def test_version_through_the_real_entry_point() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "studio", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stdout.strip() == f"studio {__version__}"
+
+
+def test_models_list_names_the_upscalers(capsys) -> None:
+    assert main(["models", "list"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert "lanczos" in names and "bicubic" in names
+
+
+@pytest.mark.parametrize("tile", ["0", "32"])
+def test_upscale_writes_pil_equal_lanczos(tmp_path: Path, photo_png: Path, photo, tile) -> None:
+    out = tmp_path / "big.png"
+    rc = main(
+        [
+            "upscale",
+            str(photo_png),
+            str(out),
+            "--scale",
+            "2",
+            "--model",
+            "lanczos",
+            "--tile",
+            tile,
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    got = np.asarray(Image.open(out))
+    ref = np.asarray(Image.fromarray(photo).resize((256, 192), Image.LANCZOS))
+    assert np.abs(got.astype(int) - ref).max() <= 1
+
+
+def test_progress_bar_reaches_100_percent(tmp_path: Path, photo_png: Path, capsys) -> None:
+    assert main(["upscale", str(photo_png), str(tmp_path / "o.png"), "--tile", "32"]) == 0
+    err = capsys.readouterr().err
+    assert "100%" in err and "wrote" in err
+
+
+def _bad_inputs(tmp_path: Path, photo_png: Path):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.png"
+    text.write_text("this is not a picture")
+    return [
+        (["upscale", str(tmp_path / "missing.png"), str(tmp_path / "o.png")], "no such file"),
+        (["upscale", str(empty), str(tmp_path / "o.png")], "empty"),
+        (["upscale", str(text), str(tmp_path / "o.png")], "not an image"),
+        (
+            ["upscale", str(photo_png), str(tmp_path / "o.png"), "--model", "magic"],
+            "unknown upscale model 'magic'",
+        ),
+        (["upscale", str(photo_png), str(tmp_path / "o.xyz")], "cannot write"),
+    ]
+
+
+def test_bad_inputs_give_one_clear_line(tmp_path: Path, photo_png: Path, capsys) -> None:
+    for argv, fragment in _bad_inputs(tmp_path, photo_png):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0, f"expected one line, got:\n{err}"
+        assert err.startswith("studio: error:") and fragment in err, err
+        assert "Traceback" not in err
+
+
+def test_bad_input_in_a_real_process_has_no_traceback(tmp_path: Path) -> None:
+    (tmp_path / "t.png").write_text("text")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "studio",
+            "upscale",
+            str(tmp_path / "t.png"),
+            str(tmp_path / "o.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1
+    assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
