@@ -19,22 +19,21 @@ from dataclasses import dataclass
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PySide6.QtCore import QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import numpy as np
+import torch
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
 
-from studio.engine.jobs import JobRequest  # noqa: E402
-from studio.engine.messages import TERMINAL  # noqa: E402
-from studio.engine.runner import JobRunner  # noqa: E402
-from studio.engine.tasks.events import Result  # noqa: E402
-from studio.engine.thread import EngineThread  # noqa: E402
-from studio.engine.tiling import run_tiled  # noqa: E402
-from studio.geometry import Rect  # noqa: E402
-from studio.models.arch import LoadedModel  # noqa: E402
-from studio.models.archs.srvgg import SRVGGNetCompact  # noqa: E402
-from studio.models.descriptor import ImageModel  # noqa: E402
-from studio.ui.main_window import MainWindow  # noqa: E402
+from studio.engine.messages import TERMINAL
+from studio.engine.runner import JobRunner
+from studio.engine.tasks.events import Result
+from studio.engine.thread import EngineThread
+from studio.engine.tiling import run_tiled
+from studio.geometry import Rect
+from studio.models.arch import LoadedModel
+from studio.models.archs.srvgg import SRVGGNetCompact
+from studio.models.descriptor import ImageModel
+from studio.ui.main_window import MainWindow
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,12 @@ def heavy_task(request, ctx):
     out = None
     while time.perf_counter() < deadline:
         out = yield from run_tiled(
-            image, model, scale=4, tile=128, pad=8, cancel=ctx.cancel,
+            image,
+            model,
+            scale=4,
+            tile=128,
+            pad=8,
+            cancel=ctx.cancel,
             quantize=lambda x: (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8),
             out_dtype=np.uint8,
         )
@@ -82,7 +86,8 @@ def measure(app: QApplication, window: MainWindow | None, seconds: float) -> np.
     done = [False]
     if window is not None:
         window.controller.applied.connect(
-            lambda m: done.__setitem__(0, done[0] or isinstance(m, TERMINAL)))
+            lambda m: done.__setitem__(0, done[0] or isinstance(m, TERMINAL))
+        )
         window.controller.submit(HeavyParams(seconds), window.document.composite())
     timer.start()
     last[0] = time.perf_counter()
@@ -101,8 +106,10 @@ def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     cores = os.cpu_count() or 1
     rows = [("idle (no job)", measure(app, None, args.seconds), 0)]
-    for label, interactive in ((f"engine on {max(1, cores - 1)} of {cores} cores (GUI policy)",
-                                True), (f"engine on all {cores} cores", False)):
+    for label, interactive in (
+        (f"engine on {max(1, cores - 1)} of {cores} cores (GUI policy)", True),
+        (f"engine on all {cores} cores", False),
+    ):
         engine = EngineThread(runner_factory, interactive=interactive)
         engine.start()
         window = MainWindow(engine)
@@ -113,11 +120,15 @@ def main() -> int:
         window.close()
     print(f"{'condition':<40} {'ticks':>6} {'max ms':>8} {'p99 ms':>8} {'mean ms':>8}")
     for label, gaps, _ in rows:
-        print(f"{label:<40} {len(gaps):>6} {gaps.max():>8.1f} {np.percentile(gaps, 99):>8.1f} "
-              f"{gaps.mean():>8.2f}")
+        print(
+            f"{label:<40} {len(gaps):>6} {gaps.max():>8.1f} {np.percentile(gaps, 99):>8.1f} "
+            f"{gaps.mean():>8.2f}"
+        )
     gui = rows[1][1]
-    print(f"\ntarget: max stall < 50 ms; frame budget 16 ms. GUI policy: max {gui.max():.1f} ms "
-          f"= {gui.max() / 16:.1f} frames, p99 {np.percentile(gui, 99):.1f} ms")
+    print(
+        f"\ntarget: max stall < 50 ms; frame budget 16 ms. GUI policy: max {gui.max():.1f} ms "
+        f"= {gui.max() / 16:.1f} frames, p99 {np.percentile(gui, 99):.1f} ms"
+    )
     return 0
 
 
