@@ -241,6 +241,28 @@ def _atomic_write(p: Path, data: bytes) -> None:
     os.replace(tmp, p)
 
 
+def read_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> np.ndarray:
+    """A mask file as float32 HxW in [0, 1], 1 = edit.
+
+    White (or, for a PNG with transparency, opaque) means "edit". ``size`` = (width, height)
+    makes a mismatch a clear error instead of a silent resize.
+    """
+    loaded = read_image(path)
+    px = loaded.pixels
+    maxval = float(np.iinfo(px.dtype).max)
+    if px.shape[2] == 4 and px[:, :, 3].min() < maxval:
+        mask = px[:, :, 3].astype(np.float32) / maxval
+    else:
+        rgb = px[:, :, :3].astype(np.float32) / maxval
+        mask = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
+        raise BadInputError(
+            f"{path}: the mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+            f"{size[0]}x{size[1]}; they must be the same size"
+        )
+    return np.clip(mask, 0.0, 1.0)
+
+
 def flatten_on_white(rgba: np.ndarray) -> np.ndarray:
     """Composite straight-alpha RGBA uint8 onto white; returns RGB uint8."""
     a = rgba[:, :, 3:4].astype(np.float32) / 255.0

@@ -34,7 +34,43 @@ class UpscaleParams:
     task = "upscale"
 
 
-TaskParams = UpscaleParams
+@dataclass(frozen=True)
+class InpaintParams:
+    """Fill the masked area. ``method`` is a model id (see the registry) or a weight-file path.
+
+    ``grow`` dilates (or, negative, erodes) the mask; ``feather`` blends the fill into its
+    surroundings over that many pixels outside the grown mask; ``padding`` is the minimum context
+    (px) around each region; ``max_side`` (0 = the method's own default) caps the working size
+    of a region before it is downscaled.
+    """
+
+    method: str = "telea"
+    grow: int = 0
+    feather: int = 0
+    padding: int = 64
+    max_side: int = 0
+    color_match: bool = True
+    seed: int = 0
+
+    task = "inpaint"
+
+
+@dataclass(frozen=True)
+class OutpaintParams:
+    """Extend the canvas by the given pixels on each side and fill the new area."""
+
+    method: str = "patchmatch"
+    left: int = 0
+    right: int = 0
+    top: int = 0
+    bottom: int = 0
+    feather: int = 8
+    seed: int = 0
+
+    task = "outpaint"
+
+
+TaskParams = UpscaleParams | InpaintParams | OutpaintParams
 
 
 @dataclass(frozen=True)

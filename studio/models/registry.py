@@ -32,7 +32,41 @@ CLASSICAL_UPSCALERS = (
     ),
 )
 
-MODELS: tuple[ModelSpec, ...] = (*CLASSICAL_UPSCALERS,)
+CLASSICAL_INPAINTERS = (
+    ModelSpec(
+        id="telea",
+        name="Telea (fast marching)",
+        task="inpaint",
+        arch="classical",
+        description="Smoothly continues the surrounding colours inward. Best for thin scratches, "
+        "wires and small blemishes.",
+        max_side=2048,
+        speed_hint="instant",
+        license="n/a",
+    ),
+    ModelSpec(
+        id="navier-stokes",
+        name="Navier-Stokes",
+        task="inpaint",
+        arch="classical",
+        description="Fluid-dynamics diffusion that follows edges into the hole. Small defects.",
+        max_side=2048,
+        speed_hint="instant",
+        license="n/a",
+    ),
+    ModelSpec(
+        id="patchmatch",
+        name="PatchMatch (content-aware fill)",
+        task="inpaint",
+        arch="classical",
+        description="Copies real texture from the rest of the image: grass, walls, sky, fabric.",
+        max_side=512,
+        speed_hint="~1 s",
+        license="n/a",
+    ),
+)
+
+MODELS: tuple[ModelSpec, ...] = (*CLASSICAL_UPSCALERS, *CLASSICAL_INPAINTERS)
 
 _BY_ID = {spec.id: spec for spec in MODELS}
 if len(_BY_ID) != len(MODELS):

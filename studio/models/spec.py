@@ -34,6 +34,8 @@ class ModelSpec:
     files: tuple[ModelFile, ...] = ()
     scale: int = 1
     size_multiple: int = 1
+    #: longest side a method handles comfortably (inpaint regions are downscaled beyond it)
+    max_side: int = 0
     tiling: bool = True
     supports_half: bool = True
     bytes_per_px: float = 4096.0

@@ -106,3 +106,53 @@ def test_bad_input_in_a_real_process_has_no_traceback(tmp_path: Path) -> None:
     )
     assert out.returncode == 1
     assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
+
+
+def test_inpaint_and_outpaint_commands(tmp_path: Path, photo_png: Path, photo) -> None:
+    mask = np.zeros(photo.shape[:2], np.uint8)
+    mask[30:50, 40:70] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    out = tmp_path / "filled.png"
+    assert (
+        main(
+            [
+                "inpaint",
+                str(photo_png),
+                str(tmp_path / "mask.png"),
+                str(out),
+                "--method",
+                "navier-stokes",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    filled = np.asarray(Image.open(out))
+    np.testing.assert_array_equal(filled[mask == 0], photo[mask == 0])
+    assert not np.array_equal(filled[mask > 0], photo[mask > 0])
+    wide = tmp_path / "wide.png"
+    assert main(["outpaint", str(photo_png), str(wide), "--right", "32", "--quiet"]) == 0
+    assert Image.open(wide).size == (160, 96)
+
+
+def test_mask_from_png_alpha_and_wrong_size(tmp_path: Path, photo_png: Path, capsys) -> None:
+    rgba = np.zeros((96, 128, 4), np.uint8)
+    rgba[10:20, 10:20, 3] = 255  # opaque = fill
+    Image.fromarray(rgba).save(tmp_path / "alpha.png")
+    assert (
+        main(
+            [
+                "inpaint",
+                str(photo_png),
+                str(tmp_path / "alpha.png"),
+                str(tmp_path / "o.png"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small.png")
+    assert (
+        main(["inpaint", str(photo_png), str(tmp_path / "small.png"), str(tmp_path / "o.png")]) == 1
+    )
+    assert "must be the same size" in capsys.readouterr().err

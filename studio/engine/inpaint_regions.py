@@ -1,0 +1,122 @@
+"""Mask geometry for inpainting: grow, feather, split into regions, crop, colour-match.
+
+All functions work on float32 masks HxW in [0, 1] (1 = fill) and RGB float32 HxWx3 images.
+The blend weight ``alpha`` is exactly zero outside the grown-and-feathered mask, which is what
+guarantees that pixels there come back bit-identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from studio.geometry import Rect
+
+
+def grow_and_feather(mask: np.ndarray, grow: int, feather: int) -> np.ndarray:
+    """Blend weight: 1 on the mask grown by ``grow`` px, falling to 0 over ``feather`` px outside.
+
+    ``grow`` may be negative (shrink). The mask is binarised at 0.5 first.
+    """
+    hole = (mask >= 0.5).astype(np.uint8)
+    if grow:
+        size = 2 * abs(grow) + 1
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+        hole = cv2.dilate(hole, kernel) if grow > 0 else cv2.erode(hole, kernel)
+    alpha = hole.astype(np.float32)
+    if feather > 0 and hole.any():
+        # distance (px) from each outside pixel to the nearest hole pixel
+        dist = cv2.distanceTransform(1 - hole, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        alpha = np.clip(1.0 - dist / float(feather + 1), 0.0, 1.0).astype(np.float32)
+    return alpha
+
+
+@dataclass(frozen=True)
+class Region:
+    """An area to fill: ``hole_box`` bounds its hole pixels, ``context`` is what the method sees."""
+
+    hole_box: Rect
+    context: Rect
+
+
+def plan_regions(alpha: np.ndarray, padding: int, min_pad_ratio: float = 0.5) -> list[Region]:
+    """Connected hole areas with their context boxes; areas whose contexts overlap are merged.
+
+    The context is the hole's bounding box grown by ``max(padding, min_pad_ratio * its size)``,
+    so a small hole still sees enough surroundings. Regions are ordered top-to-bottom,
+    left-to-right.
+    """
+    hole = (alpha > 0).astype(np.uint8)
+    h, w = hole.shape
+    count, _labels, stats, _ = cv2.connectedComponentsWithStats(hole, connectivity=8)
+    boxes = [Rect(int(s[0]), int(s[1]), int(s[2]), int(s[3])) for s in stats[1:count]]
+    bounds = Rect(0, 0, w, h)
+
+    def context_of(box: Rect) -> Rect:
+        pad = max(padding, int(min_pad_ratio * max(box.w, box.h)))
+        return box.grow(pad).intersect(bounds)
+
+    regions = [Region(b, context_of(b)) for b in boxes]
+    merged = True
+    while merged:  # merge until no two contexts overlap
+        merged = False
+        for i in range(len(regions)):
+            for j in range(i + 1, len(regions)):
+                if not regions[i].context.intersect(regions[j].context).is_empty():
+                    box = regions[i].hole_box.union(regions[j].hole_box)
+                    regions[i] = Region(
+                        box, context_of(box).union(regions[i].context).union(regions[j].context)
+                    )
+                    del regions[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return sorted(regions, key=lambda r: (r.hole_box.y, r.hole_box.x))
+
+
+def working_scale(context: Rect, max_side: int) -> float:
+    """Factor (<= 1) that brings the context's long side within ``max_side`` (0: no limit)."""
+    if max_side <= 0:
+        return 1.0
+    return min(1.0, max_side / max(context.w, context.h))
+
+
+def _normalised_blur(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian average of ``values`` counting only where ``weights`` > 0."""
+    k = int(sigma * 3) * 2 + 1
+    w = cv2.GaussianBlur(weights.astype(np.float32), (k, k), sigma)
+    if values.ndim == 3:
+        v = cv2.GaussianBlur(values * weights[:, :, None], (k, k), sigma)
+        return v / np.maximum(w, 1e-6)[:, :, None]
+    v = cv2.GaussianBlur(values * weights, (k, k), sigma)
+    return v / np.maximum(w, 1e-6)
+
+
+def color_match(
+    fill: np.ndarray, original: np.ndarray, hole: np.ndarray, ring: int = 3
+) -> np.ndarray:
+    """Remove a low-frequency colour shift between a fill and its surroundings.
+
+    Compares the fill just inside the hole with the known pixels just outside it (both lightly
+    blurred), and spreads that difference smoothly over the hole. A fill that continues its
+    border (as diffusion methods do) is left unchanged; a fill that came back a shade too warm
+    or too dark is pulled onto its surroundings, so no halo shows at the edge.
+    """
+    hole_u8 = (hole > 0).astype(np.uint8)
+    if not hole_u8.any() or hole_u8.all():
+        return fill
+    kernel = np.ones((2 * ring + 1, 2 * ring + 1), np.uint8)
+    inner = (hole_u8 - cv2.erode(hole_u8, kernel)).astype(np.float32)
+    known = 1.0 - hole_u8.astype(np.float32)
+    outside_near = _normalised_blur(original, known, 1.0)
+    inside_near = _normalised_blur(fill, hole_u8.astype(np.float32), 1.0)
+    diff = (outside_near - inside_near) * inner[:, :, None]
+    ys, xs = np.nonzero(hole_u8)
+    sigma = max(4.0, 0.25 * max(np.ptp(ys) + 1, np.ptp(xs) + 1))
+    offset = _normalised_blur(diff, inner, sigma)
+    out = fill.copy()
+    out[hole_u8 > 0] += offset[hole_u8 > 0]
+    return np.clip(out, 0.0, 1.0)

@@ -1,0 +1,185 @@
+"""Inpaint and outpaint: fill what the artist masked, touch nothing else.
+
+Per region (connected masked area plus context): crop at full resolution, downscale only when the
+crop exceeds the method's comfortable size, fill, bring the fill back to full size, match its
+colour to the surroundings, and blend it in with the grown-and-feathered weight. Pixels whose
+weight is zero are copied from the input array, so they are bit-identical. Each region streams to
+the canvas as it finishes; cancel is checked between regions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+
+import cv2
+import numpy as np
+
+from studio.engine.inpaint_regions import (
+    color_match,
+    grow_and_feather,
+    plan_regions,
+    working_scale,
+)
+from studio.engine.jobs import InpaintParams, JobRequest, OutpaintParams
+from studio.engine.tasks.context import TaskContext
+from studio.engine.tasks.events import Partial, Progress, Result, TaskEvent
+from studio.errors import BadInputError
+from studio.geometry import Rect
+from studio.models.patchmatch import patchmatch_inpaint
+from studio.models.registry import get_model
+
+#: (image HxWx3 float32 [0,1], hole HxW float32 {0,1}) -> filled HxWx3 float32
+Filler = Callable[[np.ndarray, np.ndarray], np.ndarray]
+MAX_OUTPAINT = 4096
+
+
+def _cv2_filler(flag: int) -> Filler:
+    def fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        # cv2.inpaint treats channels independently, so RGB order is preserved as given
+        u8 = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        radius = 5
+        out = cv2.inpaint(u8, (hole > 0).astype(np.uint8), radius, flag)
+        return out.astype(np.float32) / 255.0
+
+    return fill
+
+
+def classical_filler(method: str, seed: int) -> Filler:
+    if method == "telea":
+        return _cv2_filler(cv2.INPAINT_TELEA)
+    if method == "navier-stokes":
+        return _cv2_filler(cv2.INPAINT_NS)
+    if method == "patchmatch":
+        return lambda image, hole: patchmatch_inpaint(image, hole, seed=seed)
+    raise BadInputError(f"unknown classical inpainting method '{method}'")
+
+
+def _filler_for(params, ctx: TaskContext) -> Generator[TaskEvent, None, tuple[Filler, int]]:
+    spec = get_model(params.method, "inpaint")
+    if spec.arch == "classical":
+        return classical_filler(spec.id, params.seed), spec.max_side
+    model = yield from ctx.load_inpaint_model(spec)
+    return model, spec.max_side
+
+
+def _to_float(image: np.ndarray) -> tuple[np.ndarray, float]:
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise BadInputError(f"expected an RGB or RGBA image, got shape {image.shape}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise BadInputError(f"expected 8- or 16-bit pixels, got {image.dtype}")
+    maxval = float(np.iinfo(image.dtype).max)
+    return image[:, :, :3].astype(np.float32) / maxval, maxval
+
+
+def fill_regions(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    fill: Filler,
+    *,
+    padding: int,
+    max_side: int,
+    match_color: bool,
+    ctx: TaskContext,
+    stage: str = "filling",
+) -> Generator[TaskEvent, None, np.ndarray]:
+    """Fill every region of ``alpha`` > 0 in ``image`` (uint8/uint16 RGB[A]); returns a copy."""
+    rgb, maxval = _to_float(image)
+    regions = plan_regions(alpha, padding)
+    out = image.copy()
+    h, w = image.shape[:2]
+    yield Progress(0, len(regions), stage)
+    for index, region in enumerate(regions):
+        ctx.cancel.check()
+        ctx_box = region.context
+        crop = rgb[ctx_box.slices]
+        weight = alpha[ctx_box.slices]
+        hole = (weight > 0).astype(np.float32)
+        scale = working_scale(ctx_box, max_side)
+        if scale < 1.0:
+            sw, sh = max(8, round(ctx_box.w * scale)), max(8, round(ctx_box.h * scale))
+            small = cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA)
+            small_hole = cv2.resize(hole, (sw, sh), interpolation=cv2.INTER_AREA) > 0
+            filled = fill(small, small_hole.astype(np.float32))
+            filled = cv2.resize(filled, (ctx_box.w, ctx_box.h), interpolation=cv2.INTER_CUBIC)
+        else:
+            filled = fill(crop, hole)
+        filled = np.clip(filled, 0.0, 1.0)
+        if match_color:
+            filled = color_match(filled, crop, hole)
+        blended = weight[:, :, None] * filled + (1.0 - weight[:, :, None]) * crop
+        quantized = np.clip(blended * maxval + 0.5, 0, maxval).astype(image.dtype)
+        target = out[ctx_box.slices]
+        touched = weight > 0
+        target[:, :, :3][touched] = quantized[touched]
+        yield Partial(ctx_box, target.copy(), (w, h), True)
+        yield Progress(index + 1, len(regions), stage)
+    return out
+
+
+def run_inpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, None, Result]:
+    params: InpaintParams = request.params
+    image, mask = request.image, request.mask
+    if mask is None:
+        raise BadInputError("inpainting needs a mask: paint over what should be filled")
+    if mask.shape != image.shape[:2]:
+        raise BadInputError(
+            f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+            f"{image.shape[1]}x{image.shape[0]}; they must be the same size"
+        )
+    if not (mask >= 0.5).any():
+        raise BadInputError("the mask is empty: paint over what should be filled")
+    filler, max_side = yield from _filler_for(params, ctx)
+    alpha = grow_and_feather(mask.astype(np.float32), params.grow, params.feather)
+    if (alpha > 0).all() and get_model(params.method, "inpaint").arch == "classical":
+        raise BadInputError("the mask covers the whole image: nothing is left to fill from")
+    out = yield from fill_regions(
+        image,
+        alpha,
+        filler,
+        padding=params.padding,
+        max_side=params.max_side or max_side,
+        match_color=params.color_match,
+        ctx=ctx,
+    )
+    h, w = image.shape[:2]
+    return Result(out, Rect(0, 0, w, h), {"method": params.method})
+
+
+def run_outpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, None, Result]:
+    p: OutpaintParams = request.params
+    sides = (p.left, p.right, p.top, p.bottom)
+    if min(sides) < 0 or max(sides) > MAX_OUTPAINT:
+        raise BadInputError(f"outpaint margins must be between 0 and {MAX_OUTPAINT} px")
+    if not any(sides):
+        raise BadInputError("outpaint needs at least one side to extend")
+    image = request.image
+    h, w = image.shape[:2]
+    # Start from mirrored content so every method sees plausible colours at the border.
+    padded = cv2.copyMakeBorder(
+        image,
+        p.top,
+        p.bottom,
+        p.left,
+        p.right,
+        cv2.BORDER_REFLECT_101 if min(h, w) > max(sides) else cv2.BORDER_REPLICATE,
+    )
+    mask = np.ones(padded.shape[:2], np.float32)
+    mask[p.top : p.top + h, p.left : p.left + w] = 0.0
+    if padded.shape[2] == 4:
+        padded[:, :, 3][mask > 0] = np.iinfo(image.dtype).max
+    filler, max_side = yield from _filler_for(p, ctx)
+    # the feather reaches into the original only near the seam; deeper pixels stay identical
+    alpha = grow_and_feather(mask, 0, p.feather)
+    out = yield from fill_regions(
+        padded,
+        alpha,
+        filler,
+        padding=64,
+        max_side=max_side,
+        match_color=False,
+        ctx=ctx,
+        stage="extending",
+    )
+    oh, ow = out.shape[:2]
+    info = {"method": p.method, "offset": (p.left, p.top)}
+    return Result(out, Rect(0, 0, ow, oh), info)

@@ -1,0 +1,151 @@
+"""Inpaint/outpaint task: untouched pixels stay identical, regions stream, errors are clear."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from studio.engine.inpaint_regions import color_match, grow_and_feather, plan_regions
+from studio.engine.jobs import CancelToken, InpaintParams, JobRequest, OutpaintParams
+from studio.engine.messages import JobCancelled, JobFailed, JobFinished, TileReady
+from studio.engine.runner import JobRunner
+
+METHODS = ["telea", "navier-stokes", "patchmatch"]
+
+
+@pytest.fixture(scope="module")
+def runner() -> JobRunner:
+    return JobRunner()
+
+
+def run(runner, image, mask=None, cancel=None, **params):
+    return list(runner.run(JobRequest(InpaintParams(**params), image, mask=mask), cancel))
+
+
+def three_regions(h=96, w=128) -> np.ndarray:
+    mask = np.zeros((h, w), np.float32)
+    mask[5:15, 10:30] = 1  # top left
+    mask[70:85, 90:120] = 1  # bottom right
+    mask[45:55, 10:25] = 1  # middle left
+    return mask
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("grow", "feather"), [(0, 0), (3, 5)])
+def test_pixels_outside_the_grown_feathered_mask_are_identical(
+    runner, photo, method, grow, feather
+) -> None:
+    mask = three_regions()
+    out = run(runner, photo, mask, method=method, grow=grow, feather=feather, padding=16)[-1]
+    assert isinstance(out, JobFinished), getattr(out, "message", "")
+    alpha = grow_and_feather(mask, grow, feather)
+    np.testing.assert_array_equal(out.image[alpha == 0], photo[alpha == 0])
+    assert not np.array_equal(out.image[mask > 0], photo[mask > 0]), "nothing was filled"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_mask_touching_the_border(runner, photo, method) -> None:
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[:20, :25] = 1
+    mask[-10:, :] = 1
+    out = run(runner, photo, mask, method=method)[-1]
+    assert isinstance(out, JobFinished)
+    np.testing.assert_array_equal(out.image[mask == 0], photo[mask == 0])
+
+
+def test_regions_stream_top_to_bottom_and_cover_their_holes(runner, photo) -> None:
+    mask = three_regions()
+    messages = run(runner, photo, mask, method="telea", padding=4)
+    tiles = [m for m in messages if isinstance(m, TileReady)]
+    assert len(tiles) == 3 and all(t.final for t in tiles)
+    assert [t.rect.y for t in tiles] == sorted(t.rect.y for t in tiles)
+    for t in tiles:
+        assert (t.pixels.shape[0], t.pixels.shape[1]) == (t.rect.h, t.rect.w)
+    covered = np.zeros(mask.shape, bool)
+    for t in tiles:
+        covered[t.rect.slices] = True
+    assert covered[mask > 0].all()
+
+
+def test_cancel_between_regions(runner, photo) -> None:
+    token = CancelToken()
+    messages = []
+    for m in JobRunner().run(
+        JobRequest(InpaintParams("patchmatch", padding=4), photo, mask=three_regions()), token
+    ):
+        messages.append(m)
+        if isinstance(m, TileReady):
+            token.cancel()
+    assert isinstance(messages[-1], JobCancelled)
+    assert sum(isinstance(m, TileReady) for m in messages) == 1
+
+
+@pytest.mark.parametrize(
+    ("mask", "fragment"),
+    [
+        (np.zeros((96, 128), np.float32), "the mask is empty"),
+        (np.ones((96, 128), np.float32), "covers the whole image"),
+        (np.ones((10, 10), np.float32), "must be the same size"),
+        (None, "needs a mask"),
+    ],
+)
+def test_bad_masks_fail_clearly_and_change_nothing(runner, photo, mask, fragment) -> None:
+    before = photo.copy()
+    out = run(runner, photo, mask, method="telea")[-1]
+    assert isinstance(out, JobFailed) and out.kind == "bad_input" and fragment in out.message
+    np.testing.assert_array_equal(photo, before)
+
+
+def test_sixteen_bit_and_alpha_survive(runner, photo) -> None:
+    rgba16 = np.dstack([photo.astype(np.uint16) * 257, np.full(photo.shape[:2], 40000, np.uint16)])
+    mask = three_regions()
+    out = run(runner, rgba16, mask, method="telea")[-1]
+    assert out.image.dtype == np.uint16 and out.image.shape == rgba16.shape
+    assert (out.image[:, :, 3] == 40000).all()
+    np.testing.assert_array_equal(out.image[mask == 0], rgba16[mask == 0])
+
+
+def test_color_match_removes_a_shift_but_keeps_a_continuous_fill() -> None:
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:64, 0:64].astype(np.float32)
+    image = np.dstack([0.3 + x / 200, 0.4 + y / 200, 0.5 + 0 * x]) + rng.normal(
+        0, 0.01, (64, 64, 3)
+    )
+    image = image.astype(np.float32)
+    hole = np.zeros((64, 64), np.float32)
+    hole[20:44, 20:44] = 1
+    shifted = image.copy()
+    shifted[hole > 0] += np.float32(0.12)  # a fill that came back too bright
+    fixed = color_match(shifted, image, hole)
+    err_before = np.abs(shifted - image)[hole > 0].mean()
+    err_after = np.abs(fixed - image)[hole > 0].mean()
+    assert err_after < 0.25 * err_before, (err_before, err_after)
+    untouched = color_match(image, image, hole)  # a perfect fill is left nearly alone:
+    change = np.abs(untouched - image)  # only the noise of the border estimate, < 5/255
+    assert change.max() < 5 / 255 and change.mean() < 1 / 255
+
+
+def test_plan_regions_merges_overlapping_contexts() -> None:
+    mask = np.zeros((100, 100), np.float32)
+    mask[10:20, 10:20] = 1
+    mask[10:20, 30:40] = 1  # close: contexts overlap -> one region
+    mask[80:90, 80:90] = 1
+    regions = plan_regions(mask, padding=8)
+    assert len(regions) == 2
+    assert regions[0].hole_box.x == 10 and regions[0].hole_box.right == 40
+
+
+def test_outpaint_extends_and_keeps_the_original(runner, photo) -> None:
+    out = list(
+        runner.run(JobRequest(OutpaintParams("telea", left=20, bottom=10, feather=4), photo))
+    )[-1]
+    assert isinstance(out, JobFinished)
+    assert out.image.shape == (106, 148, 3)
+    inner = out.image[:96, 20:][:, 5:]  # beyond the feather the original is untouched
+    np.testing.assert_array_equal(inner[:-5], photo[:, 5:][:-5])
+    assert out.info["offset"] == (20, 0)
+
+
+def test_outpaint_rejects_nothing_to_do(runner, photo) -> None:
+    out = list(runner.run(JobRequest(OutpaintParams("telea"), photo)))[-1]
+    assert isinstance(out, JobFailed) and "at least one side" in out.message
