@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from studio import __version__
 from studio.errors import StudioError
@@ -78,6 +79,16 @@ def _build_parser() -> argparse.ArgumentParser:
     msub = models.add_subparsers(dest="models_command", required=True)
     lst = msub.add_parser("list", help="list the models Studio ships")
     lst.add_argument("--task", default=None)
+    imp = msub.add_parser("import-ncnn", help="convert ncnn .param/.bin to .safetensors")
+    imp.add_argument("param")
+    imp.add_argument("bin")
+    imp.add_argument("output", help="the .safetensors file to write")
+    imp.add_argument(
+        "--arch",
+        default=None,
+        choices=("rrdbnet", "srvgg", "upconv7"),
+        help="architecture (default: detected from the graph)",
+    )
     return parser
 
 
@@ -92,6 +103,8 @@ def _run_command(args: list[str]) -> int:
             return _outpaint(ns)
         if ns.command == "models" and ns.models_command == "list":
             return _models_list(ns.task)
+        if ns.command == "models" and ns.models_command == "import-ncnn":
+            return _import_ncnn(ns)
     except StudioError as exc:
         print(f"studio: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -109,6 +122,25 @@ def _models_list(task: str | None) -> int:
     for m in rows:
         scale = f"x{m.scale}" if m.task == "upscale" and m.scale > 1 else ""
         print(f"{m.id:<{width}}  {m.task:<8} {scale:<4} {m.speed_hint:<10} {m.description}")
+    return 0
+
+
+def _import_ncnn(ns: argparse.Namespace) -> int:
+    from studio.errors import BadInputError
+    from studio.models.ncnn import import_ncnn
+
+    if not ns.output.endswith(".safetensors"):
+        raise BadInputError(f"{ns.output}: the output must be a .safetensors file")
+    for path in (ns.param, ns.bin):
+        if not Path(path).is_file():
+            raise BadInputError(f"{path}: no such file")
+    summary = import_ncnn(ns.param, ns.bin, ns.output, ns.arch)
+    print(
+        f"wrote {summary['out_path']}: {summary['arch']} x{summary['scale']}, "
+        f"{summary['params']:,} parameters, sha256 {summary['sha256']}"
+    )
+    for warning in summary["warnings"]:
+        print(f"note: {warning}", file=sys.stderr)
     return 0
 
 

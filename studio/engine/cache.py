@@ -12,7 +12,9 @@ DEFAULT_BUDGET_BYTES = 4 << 30
 
 
 def module_nbytes(obj: Any) -> int:
-    """Bytes held by the parameters and buffers of a torch module (0 for anything else)."""
+    """Bytes held by the parameters and buffers of a torch module, or of an object's ``.module``
+    (a model wrapper); 0 for anything else."""
+    obj = getattr(obj, "module", obj)
     total = 0
     for getter in ("parameters", "buffers"):
         fn = getattr(obj, getter, None)

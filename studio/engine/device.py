@@ -48,7 +48,7 @@ def _mps_available() -> bool:
 
 
 def describe(device: torch.device) -> DeviceInfo:
-    """Name and memory budget of ``device`` (CPU: a quarter of RAM, capped at 8 GiB)."""
+    """Name and memory budget of ``device`` (CPU: an eighth of RAM, capped at 2 GiB)."""
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         name = torch.cuda.get_device_name(device)
@@ -59,11 +59,13 @@ def describe(device: torch.device) -> DeviceInfo:
 
 
 def _cpu_budget() -> int:
+    # Working memory for activations. Tiles beyond ~300 px buy little speed on a CPU, while a
+    # smaller budget keeps a 2048 -> 8192 upscale well inside 3 GB.
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         total = 8 << 30
-    return int(min(total // 4, 8 << 30))
+    return int(min(total // 8, 2 << 30))
 
 
 def _cpu_has_bf16() -> bool:

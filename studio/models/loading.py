@@ -126,7 +126,7 @@ def _load_with_spandrel(state: Mapping[str, torch.Tensor], name: str) -> LoadedM
         out_channels=descriptor.output_channels,
         size_multiple=max(1, req.multiple_of),
         supports_half=descriptor.supports_half,
-        receptive_field=32,
+        receptive_field=64,  # unknown architecture: generous context (attention sees far)
         extra={
             "purpose": descriptor.purpose,
             "architecture": descriptor.architecture.name,

@@ -32,6 +32,244 @@ CLASSICAL_UPSCALERS = (
     ),
 )
 
+NEURAL_UPSCALERS = (
+    ModelSpec(
+        id="realesrgan-x4plus",
+        name="Real-ESRGAN x4plus",
+        task="upscale",
+        arch="rrdbnet",
+        description="The strongest photo upscaler here: restores detail, removes JPEG and "
+        "noise artefacts. Slow on a CPU.",
+        files=(
+            ModelFile(
+                "realesrgan-x4plus.safetensors",
+                "1d401faf83a8caa4583e8f6dd35a88ac197fca9c0c21fa48fe0ba328f46287b6",
+            ),
+        ),
+        scale=4,
+        bytes_per_px=12000,
+        mpx_per_s=0.08,
+        speed_hint="slow",
+        license="BSD-3-Clause",
+    ),
+    ModelSpec(
+        id="realesrgan-x4plus-anime",
+        name="Real-ESRGAN x4plus anime",
+        task="upscale",
+        arch="rrdbnet",
+        description="Real-ESRGAN tuned for anime and illustration: clean lines, flat colour.",
+        files=(
+            ModelFile(
+                "realesrgan-x4plus-anime.safetensors",
+                "6a35150ebb6190ec12f84edbef846b8814e5fe103d61118f476f949e5d30bbac",
+            ),
+        ),
+        scale=4,
+        bytes_per_px=12000,
+        mpx_per_s=0.25,
+        speed_hint="medium",
+        license="BSD-3-Clause",
+    ),
+    ModelSpec(
+        id="realesr-animevideov3",
+        name="Real-ESRGAN anime video v3",
+        task="upscale",
+        arch="srvgg",
+        description="Small, fast Real-ESRGAN for anime frames and drawings.",
+        files=(
+            ModelFile(
+                "realesr-animevideov3-x4.safetensors",
+                "a577d71517817be52aecb547a6117cba8ebf1d211bb9667718d726ade8a3f946",
+            ),
+        ),
+        scale=4,
+        bytes_per_px=3000,
+        mpx_per_s=1.0,
+        speed_hint="fast",
+        license="BSD-3-Clause",
+    ),
+    ModelSpec(
+        id="waifu2x-photo-x2-noisenone",
+        name="waifu2x photo (no denoise)",
+        task="upscale",
+        arch="upconv7",
+        description="waifu2x UpConv7 for photos, x2.",
+        files=(
+            ModelFile(
+                "waifu2x-photo-x2-noisenone.safetensors",
+                "87e1cf5cc30c1361c05be42ad32be87f8c1a39e80d5e04f29459d3f1769f40e0",
+            ),
+        ),
+        scale=2,
+        bytes_per_px=8000,
+        mpx_per_s=0.6,
+        speed_hint="medium",
+        license="MIT",
+    ),
+    ModelSpec(
+        id="waifu2x-photo-x2-noise0",
+        name="waifu2x photo (denoise 0)",
+        task="upscale",
+        arch="upconv7",
+        description="waifu2x UpConv7 for photos, x2, with noise reduction level 0.",
+        files=(
+            ModelFile(
+                "waifu2x-photo-x2-noise0.safetensors",
+                "481e3f08e7dd3a87d6de5199408b5a8c14ce7ddb93ebb7e9c7b1b318fde8c5a0",
+            ),
+        ),
+        scale=2,
+        bytes_per_px=8000,
+        mpx_per_s=0.6,
+        speed_hint="medium",
+        license="MIT",
+    ),
+    ModelSpec(
+        id="waifu2x-photo-x2-noise1",
+        name="waifu2x photo (denoise 1)",
+        task="upscale",
+        arch="upconv7",
+        description="waifu2x UpConv7 for photos, x2, with noise reduction level 1.",
+        files=(
+            ModelFile(
+                "waifu2x-photo-x2-noise1.safetensors",
+                "c7ea985b387bddea6f6cbf7feae80c0286ff4951365910b0cdc65f94b828cc68",
+            ),
+        ),
+        scale=2,
+        bytes_per_px=8000,
+        mpx_per_s=0.6,
+        speed_hint="medium",
+        license="MIT",
+    ),
+    ModelSpec(
+        id="waifu2x-photo-x2-noise2",
+        name="waifu2x photo (denoise 2)",
+        task="upscale",
+        arch="upconv7",
+        description="waifu2x UpConv7 for photos, x2, with noise reduction level 2.",
+        files=(
+            ModelFile(
+                "waifu2x-photo-x2-noise2.safetensors",
+                "048085d4b7015ad4966f31f78fafea8383e8799d75ca059ac98d59d5a38d18aa",
+            ),
+        ),
+        scale=2,
+        bytes_per_px=8000,
+        mpx_per_s=0.6,
+        speed_hint="medium",
+        license="MIT",
+    ),
+    ModelSpec(
+        id="waifu2x-photo-x2-noise3",
+        name="waifu2x photo (denoise 3)",
+        task="upscale",
+        arch="upconv7",
+        description="waifu2x UpConv7 for photos, x2, with noise reduction level 3.",
+        files=(
+            ModelFile(
+                "waifu2x-photo-x2-noise3.safetensors",
+                "10297d5bc7b2f001c04acab940c79b28e6ed184ef2526484376d91b89849a701",
+            ),
+        ),
+        scale=2,
+        bytes_per_px=8000,
+        mpx_per_s=0.6,
+        speed_hint="medium",
+        license="MIT",
+    ),
+    ModelSpec(
+        id="waifu2x-anime-x2-noisenone",
+        name="waifu2x anime (no denoise)",
+        task="upscale",
+        arch="upconv7",
+        description="waifu2x UpConv7 for anime and illustration, x2.",
+        files=(
+            ModelFile(
+                "waifu2x-anime-x2-noisenone.safetensors",
+                "48ca60c3bf3f51b07009793c805c336d6b3908b2692261f67492e46cf842f01f",
+            ),
+        ),
+        scale=2,
+        bytes_per_px=8000,
+        mpx_per_s=0.6,
+        speed_hint="medium",
+        license="MIT",
+    ),
+    ModelSpec(
+        id="waifu2x-anime-x2-noise0",
+        name="waifu2x anime (denoise 0)",
+        task="upscale",
+        arch="upconv7",
+        description="waifu2x UpConv7 for anime and illustration, x2, with noise reduction level 0.",
+        files=(
+            ModelFile(
+                "waifu2x-anime-x2-noise0.safetensors",
+                "38ae4c5e05c9cfd8d05731ddcd433df8655dc1253c549b397560b7ccb86fedfa",
+            ),
+        ),
+        scale=2,
+        bytes_per_px=8000,
+        mpx_per_s=0.6,
+        speed_hint="medium",
+        license="MIT",
+    ),
+    ModelSpec(
+        id="waifu2x-anime-x2-noise1",
+        name="waifu2x anime (denoise 1)",
+        task="upscale",
+        arch="upconv7",
+        description="waifu2x UpConv7 for anime and illustration, x2, with noise reduction level 1.",
+        files=(
+            ModelFile(
+                "waifu2x-anime-x2-noise1.safetensors",
+                "3cd130767c1698aa2b1d3c00392924028c3b175c352dc443d2d4d1d56f7dca1a",
+            ),
+        ),
+        scale=2,
+        bytes_per_px=8000,
+        mpx_per_s=0.6,
+        speed_hint="medium",
+        license="MIT",
+    ),
+    ModelSpec(
+        id="waifu2x-anime-x2-noise2",
+        name="waifu2x anime (denoise 2)",
+        task="upscale",
+        arch="upconv7",
+        description="waifu2x UpConv7 for anime and illustration, x2, with noise reduction level 2.",
+        files=(
+            ModelFile(
+                "waifu2x-anime-x2-noise2.safetensors",
+                "a7929a6926aec9bc00a89ca585c6571fbac39ac802caacbd696b8471c1b1c8c1",
+            ),
+        ),
+        scale=2,
+        bytes_per_px=8000,
+        mpx_per_s=0.6,
+        speed_hint="medium",
+        license="MIT",
+    ),
+    ModelSpec(
+        id="waifu2x-anime-x2-noise3",
+        name="waifu2x anime (denoise 3)",
+        task="upscale",
+        arch="upconv7",
+        description="waifu2x UpConv7 for anime and illustration, x2, with noise reduction level 3.",
+        files=(
+            ModelFile(
+                "waifu2x-anime-x2-noise3.safetensors",
+                "ae63377c933b605a8215ca532122f0ebd70641be50926a26c2ef605c31cd1f88",
+            ),
+        ),
+        scale=2,
+        bytes_per_px=8000,
+        mpx_per_s=0.6,
+        speed_hint="medium",
+        license="MIT",
+    ),
+)
+
 CLASSICAL_INPAINTERS = (
     ModelSpec(
         id="telea",
@@ -66,7 +304,11 @@ CLASSICAL_INPAINTERS = (
     ),
 )
 
-MODELS: tuple[ModelSpec, ...] = (*CLASSICAL_UPSCALERS, *CLASSICAL_INPAINTERS)
+MODELS: tuple[ModelSpec, ...] = (
+    *CLASSICAL_UPSCALERS,
+    *NEURAL_UPSCALERS,
+    *CLASSICAL_INPAINTERS,
+)
 
 _BY_ID = {spec.id: spec for spec in MODELS}
 if len(_BY_ID) != len(MODELS):

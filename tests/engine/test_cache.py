@@ -33,3 +33,17 @@ def test_item_larger_than_budget_is_still_served() -> None:
     cache = ModelCache(budget_bytes=10, sizeof=lambda v: v)
     assert cache.get("big", lambda: 50) == 50
     assert cache.keys() == ["big"]
+
+
+def test_wrapped_torch_modules_are_sized_by_their_weights() -> None:
+    import torch
+
+    from studio.engine.cache import module_nbytes
+    from studio.models.arch import LoadedModel
+    from studio.models.descriptor import ImageModel
+
+    conv = torch.nn.Conv2d(3, 8, 3)
+    expected = (8 * 3 * 9 + 8) * 4
+    assert module_nbytes(conv) == expected
+    wrapped = ImageModel(LoadedModel(conv, "test"), torch.device("cpu"), torch.bfloat16)
+    assert module_nbytes(wrapped) == expected // 2

