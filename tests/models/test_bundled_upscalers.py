@@ -6,10 +6,12 @@ their contexts alone; their cores must match the untiled output (what crop-mode 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
-from skimage import data
+from PIL import Image
 
 from studio.engine.tasks.upscale import context_pad
 from studio.engine.tiling import plan_tiles
@@ -20,6 +22,7 @@ from studio.paths import checkpoints_dir
 
 NEURAL = [m for m in all_models("upscale") if m.arch != "classical"]
 CORE = 16
+IMAGES = Path(__file__).resolve().parents[1] / "images"
 
 
 @pytest.mark.slow
@@ -29,7 +32,8 @@ def test_tiled_equals_untiled_within_one_level(spec) -> None:
     model = ImageModel(loaded, torch.device("cpu"))
     pad = context_pad(loaded.receptive_field)
     size = CORE + 2 * pad + 16  # the middle tile's context stops 8 px short of every edge
-    image = data.astronaut()[60 : 60 + size, 140 : 140 + size].astype(np.float32) / 255
+    photo = np.asarray(Image.open(IMAGES / "astronaut_crop.png"))
+    image = photo[60 : 60 + size, 40 : 40 + size].astype(np.float32) / 255
     whole = model(image)
     s = loaded.scale
     tiles = plan_tiles(size, size, CORE, pad)
