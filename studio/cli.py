@@ -41,7 +41,11 @@ def _build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("upscale", help="enlarge an image")
     up.add_argument("input")
     up.add_argument("output")
-    up.add_argument("--model", default="lanczos", help="model id (see: studio models list)")
+    up.add_argument(
+        "--model",
+        default="lanczos",
+        help="model id (see: studio models list) or a .safetensors/.pth file",
+    )
     up.add_argument("--scale", type=float, default=2.0, help="factor, may be fractional")
     up.add_argument(
         "--width", type=int, default=None, help="target width in pixels (wins over --scale)"
@@ -58,7 +62,11 @@ def _build_parser() -> argparse.ArgumentParser:
     inp.add_argument("input")
     inp.add_argument("mask", help="white (or opaque) = fill; same size as the image")
     inp.add_argument("output")
-    inp.add_argument("--method", default="telea", help="inpaint model id (studio models list)")
+    inp.add_argument(
+        "--method",
+        default="telea",
+        help="inpaint model id (studio models list) or a LaMa/MAT weight file",
+    )
     inp.add_argument("--grow", type=int, default=0, help="grow (or shrink, negative) the mask, px")
     inp.add_argument("--feather", type=int, default=0, help="soft edge outside the mask, px")
     inp.add_argument("--padding", type=int, default=64, help="context around each region, px")
@@ -146,10 +154,12 @@ def _import_ncnn(ns: argparse.Namespace) -> int:
 
 def _upscale(ns: argparse.Namespace) -> int:
     from studio.engine.jobs import JobRequest, UpscaleParams
+    from studio.engine.tasks.context import is_weight_path
     from studio.imageio import check_writable, read_image, write_image
     from studio.models.registry import get_model
 
-    get_model(ns.model, "upscale")  # fail on a bad name or path before any work
+    if not is_weight_path(ns.model):
+        get_model(ns.model, "upscale")  # fail on a bad name or path before any work
     check_writable(ns.output)
     loaded = read_image(ns.input)
     params = UpscaleParams(model=ns.model, scale=ns.scale, target_width=ns.width, tile=ns.tile)
@@ -162,10 +172,12 @@ def _upscale(ns: argparse.Namespace) -> int:
 
 def _inpaint(ns: argparse.Namespace) -> int:
     from studio.engine.jobs import InpaintParams, JobRequest
+    from studio.engine.tasks.context import is_weight_path
     from studio.imageio import check_writable, read_image, read_mask, write_image
     from studio.models.registry import get_model
 
-    get_model(ns.method, "inpaint")
+    if not is_weight_path(ns.method):
+        get_model(ns.method, "inpaint")
     check_writable(ns.output)
     loaded = read_image(ns.input)
     h, w = loaded.pixels.shape[:2]

@@ -14,6 +14,7 @@ _ARCHITECTURES: tuple[tuple[str, str], ...] = (
     ("studio.models.archs.srvgg", "SRVGGArch"),
     ("studio.models.archs.rrdbnet", "RRDBNetArch"),
     ("studio.models.archs.upconv7", "UpConv7Arch"),
+    ("studio.models.archs.inpaint_unet", "InpaintUNetArch"),
 )
 
 

@@ -52,3 +52,38 @@ class ImageModel:
             y = self.module(x)
             y = y[:, :, : h * s, : w * s].float().clamp_(0.0, 1.0)
             return y[0].permute(1, 2, 0).cpu().numpy()
+
+
+class InpaintModel:
+    """Runs an inpainting model: (image HxWx3 float32 [0,1], hole HxW float32 {0,1}) -> HxWx3.
+
+    Our InpaintUNet takes ``cat([image, mask])`` (4 channels); spandrel's LaMa/MAT take
+    ``(image, mask)``. Both return the composite, so known pixels come back unchanged. Inputs
+    are padded to the size multiple (image reflected, padding marked known) and cropped back.
+    """
+
+    def __init__(
+        self, loaded: LoadedModel, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> None:
+        self.loaded = loaded
+        self.device = device
+        self.dtype = dtype
+        self.module = loaded.module.to(device=device, dtype=dtype).eval()
+        self.two_inputs = loaded.in_channels != 4
+
+    def __call__(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+        m = torch.from_numpy(np.ascontiguousarray(hole, dtype=np.float32))[None, None]
+        mult = max(1, self.loaded.size_multiple)
+        pad_h, pad_w = (-h) % mult, (-w) % mult
+        if pad_h or pad_w:
+            mode = "reflect" if h > pad_h and w > pad_w else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+            m = F.pad(m, (0, pad_w, 0, pad_h), value=0.0)
+        x = x.to(device=self.device, dtype=self.dtype)
+        m = m.to(device=self.device, dtype=self.dtype)
+        with torch.inference_mode():
+            y = self.module(x, m) if self.two_inputs else self.module(torch.cat([x, m], 1))
+            y = y[:, :3, :h, :w].float().clamp_(0.0, 1.0)
+            return y[0].permute(1, 2, 0).cpu().numpy()

@@ -14,10 +14,16 @@ from studio.engine.device import DeviceInfo
 from studio.engine.jobs import CancelToken
 from studio.engine.tasks.events import LoadingModel
 from studio.errors import MissingModelError
-from studio.models.descriptor import ImageModel
-from studio.models.loading import load_weights
+from studio.models.arch import LoadedModel
+from studio.models.descriptor import ImageModel, InpaintModel
+from studio.models.loading import SAFETENSORS, TORCH_PICKLES, load_weights
 from studio.models.spec import ModelSpec
 from studio.paths import checkpoints_dir
+
+
+def is_weight_path(name: str) -> bool:
+    """True when a model name is a weight file rather than a registry id."""
+    return name.lower().endswith(SAFETENSORS + TORCH_PICKLES)
 
 
 @dataclass
@@ -43,15 +49,43 @@ class TaskContext:
         return torch.float32
 
     def load_model(
-        self, spec: ModelSpec, dtype: torch.dtype | None = None
+        self, spec: ModelSpec, dtype: torch.dtype | None = None, wrapper: type = ImageModel
     ) -> Generator[LoadingModel, None, ImageModel]:
         """The model of ``spec`` from the cache, loading it (cancellably) on a miss."""
         dtype = dtype or self.preferred_dtype(spec)
-        key = (spec.id, str(self.device), str(dtype))
+        key = (spec.id, str(self.device), str(dtype), wrapper.__name__)
         if key not in self.cache:
             yield LoadingModel(spec.id)
             self.cancel.check()
-        model = self.cache.get(key, lambda: ImageModel(self._load(spec), self.device, dtype))
+        model = self.cache.get(key, lambda: wrapper(self._load(spec), self.device, dtype))
+        self.cancel.check()
+        return model
+
+    def load_inpaint_model(self, spec: ModelSpec) -> Generator[LoadingModel, None, InpaintModel]:
+        return (yield from self.load_model(spec, torch.float32, InpaintModel))
+
+    def load_user_model(
+        self, path: str | Path, wrapper: type = ImageModel
+    ) -> Generator[LoadingModel, None, ImageModel]:
+        """A weight file chosen by the artist (read safely; architecture detected)."""
+        p = Path(path).expanduser().resolve()
+        if not p.is_file():
+            raise MissingModelError(f"{path}: weight file not found")
+        key = (str(p), p.stat().st_mtime_ns, str(self.device), wrapper.__name__)
+        if key not in self.cache:
+            yield LoadingModel(p.name)
+            self.cancel.check()
+
+        def load():
+            loaded: LoadedModel = load_weights(p)
+            dtype = (
+                torch.float16
+                if self.device.type == "cuda" and loaded.supports_half
+                else (torch.float32)
+            )
+            return wrapper(loaded, self.device, dtype)
+
+        model = self.cache.get(key, load)
         self.cancel.check()
         return model
 

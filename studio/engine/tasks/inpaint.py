@@ -21,10 +21,11 @@ from studio.engine.inpaint_regions import (
     working_scale,
 )
 from studio.engine.jobs import InpaintParams, JobRequest, OutpaintParams
-from studio.engine.tasks.context import TaskContext
+from studio.engine.tasks.context import TaskContext, is_weight_path
 from studio.engine.tasks.events import Partial, Progress, Result, TaskEvent
 from studio.errors import BadInputError
 from studio.geometry import Rect
+from studio.models.descriptor import InpaintModel
 from studio.models.patchmatch import patchmatch_inpaint
 from studio.models.registry import get_model
 
@@ -54,7 +55,17 @@ def classical_filler(method: str, seed: int) -> Filler:
     raise BadInputError(f"unknown classical inpainting method '{method}'")
 
 
+USER_MAX_SIDE = 1024
+
+
 def _filler_for(params, ctx: TaskContext) -> Generator[TaskEvent, None, tuple[Filler, int]]:
+    if is_weight_path(params.method):
+        model = yield from ctx.load_user_model(params.method, InpaintModel)
+        purpose = model.loaded.extra.get("purpose")
+        if model.loaded.in_channels != 4 and purpose != "Inpainting":
+            kind = purpose or "unknown"
+            raise BadInputError(f"{params.method}: not an inpainting model ({kind})")
+        return model, USER_MAX_SIDE
     spec = get_model(params.method, "inpaint")
     if spec.arch == "classical":
         return classical_filler(spec.id, params.seed), spec.max_side
@@ -130,7 +141,7 @@ def run_inpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
         raise BadInputError("the mask is empty: paint over what should be filled")
     filler, max_side = yield from _filler_for(params, ctx)
     alpha = grow_and_feather(mask.astype(np.float32), params.grow, params.feather)
-    if (alpha > 0).all() and get_model(params.method, "inpaint").arch == "classical":
+    if (alpha > 0).all() and params.method in ("telea", "navier-stokes", "patchmatch"):
         raise BadInputError("the mask covers the whole image: nothing is left to fill from")
     out = yield from fill_regions(
         image,

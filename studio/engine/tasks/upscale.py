@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from studio.engine.jobs import JobRequest, UpscaleParams
-from studio.engine.tasks.context import TaskContext
+from studio.engine.tasks.context import TaskContext, is_weight_path
 from studio.engine.tasks.events import Partial, Progress, Result, TaskEvent
 from studio.engine.tiling import run_tiled, tile_for_budget
 from studio.errors import BadInputError
@@ -105,9 +106,33 @@ def _is_integer_scale(w: int, h: int, out_w: int, out_h: int) -> bool:
     return out_w % w == 0 and out_h % h == 0 and out_w // w == out_h // h
 
 
+def _user_spec(path: str, model) -> ModelSpec:
+    """A spec for an artist's own weight file, from what its weights say."""
+    loaded = model.loaded
+    if loaded.extra.get("purpose") not in (None, "SR", "Restoration"):
+        raise BadInputError(
+            f"{Path(path).name} is a {loaded.extra.get('purpose')} model, not an upscaler"
+        )
+    return ModelSpec(
+        id="user-weights",
+        name=Path(path).name,
+        task="upscale",
+        arch=loaded.arch_id,
+        scale=loaded.scale,
+        bytes_per_px=12000.0,
+        mpx_per_s=0.1,
+        supports_half=loaded.supports_half,
+    )
+
+
 def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, None, Result]:
     params: UpscaleParams = request.params
-    spec = get_model(params.model, "upscale")
+    model = None
+    if is_weight_path(params.model):
+        model = yield from ctx.load_user_model(params.model)
+        spec = _user_spec(params.model, model)
+    else:
+        spec = get_model(params.model, "upscale")
     image = request.image
     if image.ndim != 3 or image.shape[2] not in (3, 4):
         raise BadInputError(f"expected an RGB or RGBA image, got shape {image.shape}")
@@ -133,7 +158,8 @@ def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
         )
         pad = classical.SUPPORT[method] + 2
     else:
-        model = yield from ctx.load_model(spec)
+        if model is None:
+            model = yield from ctx.load_model(spec)
         fn = model
         pad = context_pad(model.loaded.receptive_field)
 
