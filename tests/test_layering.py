@@ -48,7 +48,15 @@ def test_layer_does_not_import_upwards(folder, banned, skip) -> None:
 
 
 def test_shared_modules_are_qt_free() -> None:
-    for name in ("geometry.py", "imageio.py", "errors.py", "paths.py", "cli.py"):
+    for name in (
+        "geometry.py",
+        "imageio.py",
+        "errors.py",
+        "paths.py",
+        "cli.py",
+        "settings.py",
+        "metrics.py",
+    ):
         bad = [n for n in imports_of(ROOT / name) if n.split(".")[0] in ("PySide6",)]
         assert bad == [], f"{name} imports {bad}"
 

@@ -2,12 +2,13 @@
 
 from studio.document.brush import BrushSettings, Stroke
 from studio.document.commands import MASK
-from studio.document.document import Change, Document
+from studio.document.document import MAX_PIXELS, Change, Document, changed_bbox, check_size
 from studio.document.history import History, Step
-from studio.document.layer import Layer, composite, to_rgba
+from studio.document.layer import Layer, composite, over, to_rgba
 
 __all__ = [
     "MASK",
+    "MAX_PIXELS",
     "BrushSettings",
     "Change",
     "Document",
@@ -15,6 +16,9 @@ __all__ = [
     "Layer",
     "Step",
     "Stroke",
+    "changed_bbox",
+    "check_size",
     "composite",
+    "over",
     "to_rgba",
 ]

@@ -8,6 +8,7 @@ the pixels as they were before the stroke. Works on layers (paint, erase) and on
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -101,61 +102,86 @@ class Stroke:
 
     # -- rasterisation -------------------------------------------------------------------------
     def _dab(self, cx: float, cy: float, pressure: float) -> Rect:
+        """Stamp one dab; returns the rectangle whose pixels actually changed.
+
+        Coverage is kept per 64 px tile (like the undo backups); only the part of each tile
+        where this dab raises the stroke's coverage is re-blended. Plain ints in the loop: it
+        runs for every tile of every dab.
+        """
         b = self.brush
         pressure = float(np.clip(pressure, 0.0, 1.0))
         radius = b.size / 2 * (pressure if b.pressure_size else 1.0)
         strength = b.opacity * (pressure if b.pressure_opacity else 1.0)
         if radius <= 0 or strength <= 0:
             return Rect(0, 0, 0, 0)
-        box = Rect.from_edges(
-            math.floor(cx - radius - 1),
-            math.floor(cy - radius - 1),
-            math.ceil(cx + radius + 1),
-            math.ceil(cy + radius + 1),
-        )
-        box = self.edit.touch(box)
+        full, stamp = _stamp(radius, b.hardness, cx, cy)
+        box = self.edit.touch(full)
         if box.is_empty():
             return box
-        alpha = dab_alpha(radius, b.hardness, cx, cy, box)
+        array, saved, coverage = self.edit.array, self.edit._saved, self._coverage
+        height, width = array.shape[:2]
+        s32 = np.float32(strength)
+        dx0 = dy0 = 1 << 62
+        dx1 = dy1 = -1
         for ty in range(box.y // TILE, (box.bottom - 1) // TILE + 1):
+            ty0 = ty * TILE
+            y0, y1 = max(box.y, ty0), min(box.bottom, ty0 + TILE)
             for tx in range(box.x // TILE, (box.right - 1) // TILE + 1):
-                self._stamp_tile(ty, tx, box, alpha, strength)
+                tx0 = tx * TILE
+                x0, x1 = max(box.x, tx0), min(box.right, tx0 + TILE)
+                cov = coverage.get((ty, tx))
+                if cov is None:
+                    shape = (min(TILE, height - ty0), min(TILE, width - tx0))
+                    cov = coverage[ty, tx] = np.zeros(shape, np.float32)
+                new = stamp[y0 - full.y : y1 - full.y, x0 - full.x : x1 - full.x]
+                c = cov[y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0]
+                rose = new > c
+                rows = np.flatnonzero(rose.any(axis=1))
+                if rows.size == 0:
+                    continue  # an earlier dab of this stroke already covers it
+                r0, r1 = int(rows[0]), int(rows[-1]) + 1
+                cols = np.flatnonzero(rose[r0:r1].any(axis=0))
+                c0, c1 = int(cols[0]), int(cols[-1]) + 1
+                part = c[r0:r1, c0:c1]
+                np.maximum(part, new[r0:r1, c0:c1], out=part)
+                ya, xa = y0 + r0, x0 + c0
+                original = saved[ty, tx][
+                    ya - ty0 : ya - ty0 + r1 - r0, xa - tx0 : xa - tx0 + c1 - c0
+                ]
+                array[ya : y0 + r1, xa : x0 + c1] = self._blend(original, part * s32)
+                dx0, dy0 = min(dx0, xa), min(dy0, ya)
+                dx1, dy1 = max(dx1, x0 + c1), max(dy1, y0 + r1)
         self.dabs += 1
-        self.doc.notify_pixels(self.target, box)
-        return box
-
-    def _stamp_tile(self, ty: int, tx: int, box: Rect, alpha: np.ndarray, strength: float) -> None:
-        tile = self.edit._tile_rect(ty, tx)
-        sub = box.intersect(tile)
-        if sub.is_empty():
-            return
-        cov = self._coverage.get((ty, tx))
-        if cov is None:
-            cov = self._coverage[ty, tx] = np.zeros((tile.h, tile.w), np.float32)
-        in_tile = sub.translate(-tile.x, -tile.y).slices
-        in_box = sub.translate(-box.x, -box.y).slices
-        np.maximum(cov[in_tile], alpha[in_box], out=cov[in_tile])
-        a = cov[in_tile] * np.float32(strength)
-        original = self.edit._saved[ty, tx][in_tile]
-        self.edit.array[sub.slices] = self._blend(original, a)
+        if dx1 < 0:
+            return Rect(0, 0, 0, 0)
+        dirty = Rect.from_edges(dx0, dy0, dx1, dy1)
+        self.doc.notify_pixels(self.target, dirty)
+        return dirty
 
     def _blend(self, original: np.ndarray, a: np.ndarray) -> np.ndarray:
         if self.target == MASK:
             if self.brush.erase:
                 return original * (1.0 - a)
             return original + a * (1.0 - original)
-        src = original.astype(np.float32) * np.float32(1.0 / 255.0)
         out = np.empty_like(original)
-        a3 = a[:, :, None]
         if self.brush.erase:
             out[:, :, :3] = original[:, :, :3]
-            out[:, :, 3] = np.rint(src[:, :, 3] * (1.0 - a) * 255.0).astype(np.uint8)
+            alpha = original[:, :, 3].astype(np.float32) * (1.0 - a)
+            out[:, :, 3] = np.rint(alpha).astype(np.uint8)
             return out
-        color = np.asarray(self.brush.color, np.float32)[None, None, :] / 255.0
+        color = np.asarray(self.brush.color, np.float32)
+        a3 = a[:, :, None]
+        if original[:, :, 3].min() == 255:  # opaque below (photos): a plain lerp
+            rgb = original[:, :, :3].astype(np.float32)
+            rgb += (color - rgb) * a3
+            out[:, :, :3] = np.rint(rgb).astype(np.uint8)
+            out[:, :, 3] = 255
+            return out
+        src = original.astype(np.float32) * np.float32(1.0 / 255.0)
         da = src[:, :, 3:4]
         oa = a3 + da * (1.0 - a3)
         rgb = np.divide(
-            color * a3 + src[:, :, :3] * da * (1.0 - a3),
+            color / 255.0 * a3 + src[:, :, :3] * da * (1.0 - a3),
             oa,
             out=np.zeros_like(src[:, :, :3]),
             where=oa > 0,
@@ -163,3 +189,37 @@ class Stroke:
         out[:, :, :3] = np.rint(rgb * 255.0).astype(np.uint8)
         out[:, :, 3:4] = np.rint(oa * 255.0).astype(np.uint8)
         return out
+
+
+#: dab stamps by (radius, hardness, sub-pixel offset), most recently used last
+_STAMPS: OrderedDict[tuple[int, int, int, int], tuple[Rect, np.ndarray]] = OrderedDict()
+_STAMP_BYTES = 32 << 20
+_SUBPIXEL = 8  # dab centres are placed to 1/8 px
+
+
+def _stamp(radius: float, hardness: float, cx: float, cy: float) -> tuple[Rect, np.ndarray]:
+    """The dab's box (unclipped) and its coverage, reused for equal radius and sub-pixel offset
+    (a moving brush repeats a few offsets, so big brushes skip most of the maths)."""
+    qx, qy = round(cx * _SUBPIXEL), round(cy * _SUBPIXEL)
+    ix, iy = qx // _SUBPIXEL, qy // _SUBPIXEL
+    key = (round(radius * _SUBPIXEL), round(hardness * 1000), qx % _SUBPIXEL, qy % _SUBPIXEL)
+    hit = _STAMPS.get(key)
+    if hit is not None:
+        _STAMPS.move_to_end(key)
+        rel, alpha = hit
+        return rel.translate(ix, iy), alpha
+    fx, fy = (qx % _SUBPIXEL) / _SUBPIXEL, (qy % _SUBPIXEL) / _SUBPIXEL
+    rel = Rect.from_edges(
+        math.floor(fx - radius - 1),
+        math.floor(fy - radius - 1),
+        math.ceil(fx + radius + 1),
+        math.ceil(fy + radius + 1),
+    )
+    alpha = dab_alpha(radius, hardness, fx, fy, rel)
+    alpha.flags.writeable = False
+    _STAMPS[key] = (rel, alpha)
+    total = sum(a.nbytes for _, a in _STAMPS.values())
+    while total > _STAMP_BYTES and len(_STAMPS) > 1:
+        _, (_, old) = _STAMPS.popitem(last=False)
+        total -= old.nbytes
+    return rel.translate(ix, iy), alpha

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,31 @@ class PixelPatch:
         for tile in self.tiles:
             array[tile.rect.slices] = getattr(tile, which)
         doc.notify_pixels(self.target, self.bounds)
+
+
+@dataclass
+class ComputedPatch:
+    """One rectangle whose new pixels are a pure function of the old ones (invert, fill).
+
+    Only the old pixels are stored; redo recomputes the new ones, so the step costs half.
+    """
+
+    target: Target
+    rect: Rect
+    before: np.ndarray
+    compute: Callable[[np.ndarray], np.ndarray]
+
+    @property
+    def nbytes(self) -> int:
+        return self.before.nbytes
+
+    def undo(self, doc: Document) -> None:
+        doc.array_for(self.target)[self.rect.slices] = self.before
+        doc.notify_pixels(self.target, self.rect)
+
+    def redo(self, doc: Document) -> None:
+        doc.array_for(self.target)[self.rect.slices] = self.compute(self.before)
+        doc.notify_pixels(self.target, self.rect)
 
 
 @dataclass

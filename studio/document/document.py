@@ -14,6 +14,7 @@ import numpy as np
 
 from studio.document.commands import (
     MASK,
+    ComputedPatch,
     InsertLayer,
     MoveLayer,
     PixelPatch,
@@ -25,13 +26,46 @@ from studio.document.commands import (
 )
 from studio.document.edit import PixelEdit
 from studio.document.history import DEFAULT_BUDGET_BYTES, History, Step
-from studio.document.layer import Layer, composite
+from studio.document.layer import Layer, composite, over, to_rgba
 from studio.geometry import Rect
+
+#: Largest document Studio edits (the same limit as opening a file): a layer of this size is
+#: 1 GiB of RGBA pixels and the mask another 1 GiB of float32.
+MAX_PIXELS = 16384 * 16384
+
+
+def check_size(width: int, height: int) -> None:
+    """Raise ValueError with the limit stated when a document would be empty or too large."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"document size must be positive, got {width}x{height}")
+    if width * height > MAX_PIXELS:
+        side = int(MAX_PIXELS**0.5)
+        raise ValueError(
+            f"{width}x{height} is {width * height / 1e6:.0f} megapixels; Studio edits images up "
+            f"to {MAX_PIXELS / 1e6:.0f} megapixels ({side}x{side})"
+        )
+
+
+def changed_bbox(before: np.ndarray, after: np.ndarray) -> Rect:
+    """Bounding box of the pixels that differ between two equally shaped arrays (maybe empty)."""
+    diff = before != after
+    if diff.ndim == 3:
+        diff = diff.any(axis=2)
+    rows = np.flatnonzero(diff.any(axis=1))
+    if rows.size == 0:
+        return Rect(0, 0, 0, 0)
+    cols = np.flatnonzero(diff[rows[0] : rows[-1] + 1].any(axis=0))
+    return Rect.from_edges(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
 @dataclass(frozen=True)
 class Change:
-    """What changed: ``kind`` is one of pixels, mask, layers, size, history, selection."""
+    """What changed. ``kind`` is one of:
+
+    pixels, mask (with ``rect`` and ``target``); layers (structure, visibility or opacity: the
+    composite must be redrawn); layer_name (a rename only); active (another active layer);
+    size (everything replaced); history; selection.
+    """
 
     kind: str
     rect: Rect | None = None
@@ -52,8 +86,7 @@ class Document:
     def __init__(
         self, width: int, height: int, *, history_budget: int = DEFAULT_BUDGET_BYTES
     ) -> None:
-        if width <= 0 or height <= 0:
-            raise ValueError(f"document size must be positive, got {width}x{height}")
+        check_size(width, height)
         self.width = width
         self.height = height
         self.layers: list[Layer] = []
@@ -64,13 +97,19 @@ class Document:
         self.history.on_change = lambda: self._emit(Change("history"))
         self.revision = 0
         self.info = DocumentInfo()
+        #: the image as opened (RGB or RGBA uint8, read-only), for compare and "show original"
+        self.original: np.ndarray | None = None
         self._listeners: list[Callable[[Change], None]] = []
+        self._target_revisions: dict[Target, int] = {}
+        self._clean_step: Step | None = None
 
     @classmethod
     def from_image(cls, pixels: np.ndarray, name: str = "Background", **kwargs: Any) -> Document:
         """A one-layer document from HxWx{3,4} uint8 pixels (copied)."""
         doc = cls(int(pixels.shape[1]), int(pixels.shape[0]), **kwargs)
         doc.layers.append(Layer.from_rgb(pixels, name))
+        doc.original = to_rgba(pixels) if pixels.ndim == 2 else np.array(pixels, copy=True)
+        doc.original.flags.writeable = False
         return doc
 
     # -- observation -------------------------------------------------------------------------
@@ -88,6 +127,23 @@ class Document:
     def notify_pixels(self, target: Target, rect: Rect) -> None:
         """Tell observers that pixels of ``target`` changed inside ``rect``."""
         self._emit(Change("mask" if target == MASK else "pixels", rect, target))
+        self._target_revisions[target] = self.revision
+
+    def changed_since(self, target: Target, revision: int) -> bool:
+        """Whether pixels of ``target`` changed after ``revision`` (or the layer is gone)."""
+        if target != MASK and not any(layer.id == target for layer in self.layers):
+            return True
+        return self._target_revisions.get(target, -1) > revision
+
+    # -- saved state ---------------------------------------------------------------------------
+    def mark_clean(self) -> None:
+        """Remember the current state as saved (after open or export)."""
+        self._clean_step = self.history.current_step()
+
+    @property
+    def is_modified(self) -> bool:
+        """True when the applied steps differ from those at the last :meth:`mark_clean`."""
+        return self.history.current_step() is not self._clean_step
 
     # -- access ------------------------------------------------------------------------------
     @property
@@ -140,12 +196,66 @@ class Document:
         return step
 
     def set_mask(self, mask: np.ndarray, name: str) -> Step | None:
-        """Replace the whole mask (float in [0, 1], HxW) as one undo step."""
+        """Replace the whole mask (float in [0, 1], HxW) as one undo step.
+
+        Only the bounding box of the pixels that change is kept in the history.
+        """
         if mask.shape != self.mask.shape:
             raise ValueError(
                 f"mask is {mask.shape[1]}x{mask.shape[0]}, document is {self.width}x{self.height}"
             )
-        return self.apply_pixels(MASK, self.bounds, np.clip(mask, 0, 1).astype(np.float32), name)
+        mask = np.clip(mask, 0, 1).astype(np.float32, copy=False)
+        rect = changed_bbox(self.mask, mask)
+        if rect.is_empty():
+            return None
+        return self.apply_pixels(MASK, rect, mask[rect.slices], name)
+
+    def fill_mask(self, value: float, name: str) -> Step | None:
+        """Set every mask pixel to ``value`` (0 clears, 1 selects all) as one undo step.
+
+        The step keeps only the old pixels that differ; redo refills the constant.
+        """
+        value = float(np.clip(value, 0.0, 1.0))
+        rect = changed_bbox(self.mask, np.float32(value))
+        if rect.is_empty():
+            return None
+        command = ComputedPatch(MASK, rect, self.mask[rect.slices].copy(), _Constant(value))
+        command.redo(self)
+        step = Step(name, [command])
+        self.history.push(step)
+        return step
+
+    def invert_mask(self, name: str = "Invert mask") -> Step:
+        """1 - mask everywhere, as one step holding the old mask only."""
+        rect = self.bounds
+        command = ComputedPatch(MASK, rect, self.mask.copy(), _invert)
+        command.redo(self)
+        step = Step(name, [command])
+        self.history.push(step)
+        return step
+
+    def land_pixels(
+        self, rgba: np.ndarray, rect: Rect, name: str, *, as_new_layer: bool
+    ) -> Layer | None:
+        """Put an engine result (straight RGBA uint8 covering ``rect``) into the document.
+
+        ``as_new_layer``: a new layer above the active one, transparent outside ``rect``;
+        otherwise the result is blended (alpha 'over') into the active layer. One undo step.
+        Returns the new layer, or None when merged.
+        """
+        if rgba.shape[:2] != (rect.h, rect.w):
+            raise ValueError(f"pixels {rgba.shape[:2]} do not fit rect {rect}")
+        clipped = rect.intersect(self.bounds)
+        if clipped.is_empty():
+            return None
+        src = rgba[clipped.translate(-rect.x, -rect.y).slices]
+        if as_new_layer:
+            layer = Layer.blank(self.width, self.height, name)
+            layer.pixels[clipped.slices] = src
+            return self.add_layer(layer, self.active_index + 1, name)
+        target = self.active_layer
+        self.apply_pixels(target.id, clipped, over(target.pixels[clipped.slices], src), name)
+        return None
 
     # -- undo --------------------------------------------------------------------------------
     def undo(self) -> Step | None:
@@ -153,6 +263,10 @@ class Document:
 
     def redo(self) -> Step | None:
         return self.history.redo(self)
+
+    def jump_to(self, position: int) -> None:
+        """Undo or redo until ``position`` steps of the history are applied."""
+        self.history.jump_to(self, position)
 
     # -- layer structure (each public call is one undo step) ----------------------------------
     def add_layer(self, layer: Layer, index: int | None = None, name: str = "Add layer") -> Layer:
@@ -179,14 +293,73 @@ class Document:
         command.redo(self)
         self.history.push(Step("Reorder layers", [command]))
 
-    def set_layer_props(self, layer_id: int, name: str = "Layer properties", **props: Any) -> None:
+    def set_layer_props(
+        self,
+        layer_id: int,
+        step_name: str = "Layer properties",
+        /,
+        *,
+        before: dict[str, Any] | None = None,
+        **props: Any,
+    ) -> None:
+        """Set name / visible / opacity as one step named ``step_name`` (positional, so that
+        ``name=`` renames). ``before``: the values to restore on undo when the layer was already
+        changed live by :meth:`preview_layer_props`."""
         layer = self.layer_by_id(layer_id)
-        before = {k: getattr(layer, k) for k in props}
+        if "opacity" in props and not 0.0 <= float(props["opacity"]) <= 1.0:
+            raise ValueError("layer opacity must be within [0, 1]")
+        before = before or {k: getattr(layer, k) for k in props}
         if before == props:
             return
         command = SetLayerProps(layer_id, before, dict(props))
         command.redo(self)
-        self.history.push(Step(name, [command]))
+        self.history.push(Step(step_name, [command]))
+
+    def preview_layer_props(self, layer_id: int, **props: Any) -> None:
+        """Change layer properties live (e.g. while an opacity slider moves) with no undo step;
+        finish with :meth:`set_layer_props` passing the original values as ``before``."""
+        self._set_props(layer_id, props)
+
+    def rename_layer(self, layer_id: int, name: str) -> None:
+        name = name.strip()
+        if name and name != self.layer_by_id(layer_id).name:
+            self.set_layer_props(layer_id, "Rename layer", name=name)
+
+    def duplicate_layer(self, layer_id: int) -> Layer:
+        """A copy of the layer placed right above it (and made active)."""
+        source = self.layer_by_id(layer_id)
+        copy = source.copy(f"{source.name} copy")
+        return self.add_layer(copy, self.index_of(layer_id) + 1, f"Duplicate {source.name}")
+
+    def merge_down(self, layer_id: int) -> Layer:
+        """Flatten a layer into the one below (which keeps its name, visibility and opacity).
+
+        The upper layer contributes with its own opacity if visible. One undo step.
+        """
+        index = self.index_of(layer_id)
+        if index == 0:
+            raise ValueError("the bottom layer has nothing below to merge into")
+        upper, lower = self.layers[index], self.layers[index - 1]
+        commands: list[Any] = []
+        if upper.visible and upper.opacity > 0:
+            rect = _alpha_bbox(upper.pixels)
+            if not rect.is_empty():
+                old = lower.pixels[rect.slices].copy()
+                new = over(old, upper.pixels[rect.slices], upper.opacity)
+                commands.append(PixelPatch(lower.id, [TilePatch(rect, old, new)]))
+        commands.append(RemoveLayer(index, upper))
+        step = Step(f"Merge {upper.name} down", commands)
+        step.redo(self)
+        self.active_index = self.index_of(lower.id)
+        self.history.push(step)
+        return lower
+
+    def set_active(self, index: int) -> None:
+        """Choose the layer that tools paint on (not an undo step)."""
+        index = max(0, min(index, len(self.layers) - 1))
+        if index != self.active_index:
+            self.active_index = index
+            self._emit(Change("active"))
 
     def replace_content(self, layers: list[Layer], mask: np.ndarray, name: str) -> None:
         """Swap all layers and the mask, possibly at a new size, as one undo step."""
@@ -216,7 +389,7 @@ class Document:
         layer = self.layer_by_id(layer_id)
         for key, value in props.items():
             setattr(layer, key, value)
-        self._emit(Change("layers"))
+        self._emit(Change("layer_name" if set(props) == {"name"} else "layers"))
 
     def _set_content(self, layers: list[Layer], mask: np.ndarray, active: int) -> None:
         self.layers = list(layers)
@@ -225,3 +398,20 @@ class Document:
         self.active_index = active
         self.selection = None
         self._emit(Change("size"))
+
+
+def _alpha_bbox(pixels: np.ndarray) -> Rect:
+    """Bounding box of the pixels with non-zero alpha."""
+    return changed_bbox(pixels[:, :, 3], np.uint8(0))
+
+
+class _Constant:
+    def __init__(self, value: float) -> None:
+        self.value = np.float32(value)
+
+    def __call__(self, before: np.ndarray) -> np.ndarray:
+        return np.full_like(before, self.value)
+
+
+def _invert(before: np.ndarray) -> np.ndarray:
+    return np.float32(1.0) - before

@@ -81,6 +81,10 @@ class History:
     def can_redo(self) -> bool:
         return bool(self._undone)
 
+    def current_step(self) -> Step | None:
+        """The most recently applied step (None at the start of the history)."""
+        return self._done[-1] if self._done else None
+
     def undo_name(self) -> str | None:
         return self._done[-1].name if self._done else None
 

@@ -73,6 +73,17 @@ def to_rgba(image: np.ndarray) -> np.ndarray:
     return out
 
 
+def over(dst: np.ndarray, src: np.ndarray, opacity: float = 1.0) -> np.ndarray:
+    """Straight-alpha RGBA uint8 ``src`` (times ``opacity``) composited over ``dst``: new array."""
+    h, w = dst.shape[:2]
+    top = Layer(np.ascontiguousarray(src), opacity=float(opacity))
+    return composite([Layer(np.ascontiguousarray(dst)), top], Rect(0, 0, w, h))
+
+
+#: above this many pixels, composite works in bands of rows (bounded temporaries, cache-friendly)
+_BAND_PIXELS = 1 << 20
+
+
 def composite(layers: Sequence[Layer], rect: Rect) -> np.ndarray:
     """Flatten visible layers (bottom first) over transparency within ``rect``.
 
@@ -84,10 +95,34 @@ def composite(layers: Sequence[Layer], rect: Rect) -> np.ndarray:
         return np.zeros((rect.h, rect.w, 4), np.uint8)
     if len(visible) == 1 and visible[0].opacity >= 1.0:
         return visible[0].pixels[rect.slices].copy()
+    if rect.area > _BAND_PIXELS:
+        out = np.empty((rect.h, rect.w, 4), np.uint8)
+        band = max(1, _BAND_PIXELS // max(rect.w, 1))
+        for y in range(0, rect.h, band):
+            part = Rect(rect.x, rect.y + y, rect.w, min(band, rect.h - y))
+            out[y : y + part.h] = _blend(visible, part)
+        return out
+    return _blend(visible, rect)
+
+
+def _alpha_words(pixels: np.ndarray, rect: Rect) -> np.ndarray:
+    """RGBA pixels of ``rect`` as little-endian uint32 words: alpha is the top byte (fast scans)."""
+    return pixels[rect.slices].view(np.uint32)
+
+
+def _blend(visible: Sequence[Layer], rect: Rect) -> np.ndarray:
+    present = [layer for layer in visible if _alpha_words(layer.pixels, rect).max() >= 1 << 24]
+    if not present:
+        return np.zeros((rect.h, rect.w, 4), np.uint8)
+    if len(present) == 1 and present[0].opacity >= 1.0:
+        return present[0].pixels[rect.slices].copy()
+    base = present[0]
+    if base.opacity >= 1.0 and _alpha_words(base.pixels, rect).min() >= 0xFF000000:
+        return _over_opaque(base.pixels[rect.slices], present[1:], rect)
     # Premultiplied 'over' in float32, bottom to top.
     acc_rgb = np.zeros((rect.h, rect.w, 3), np.float32)
     acc_a = np.zeros((rect.h, rect.w, 1), np.float32)
-    for layer in visible:
+    for layer in present:
         src = layer.pixels[rect.slices].astype(np.float32) * (1.0 / 255.0)
         a = src[:, :, 3:4] * np.float32(layer.opacity)
         acc_rgb = src[:, :, :3] * a + acc_rgb * (1.0 - a)
@@ -98,4 +133,20 @@ def composite(layers: Sequence[Layer], rect: Rect) -> np.ndarray:
     out[:, :, :3] = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
     out[:, :, 3] = np.clip(acc_a[:, :, 0] * 255.0 + 0.5, 0, 255).astype(np.uint8)
     out[~nz, :3] = 0
+    return out
+
+
+def _over_opaque(base: np.ndarray, layers: Sequence[Layer], rect: Rect) -> np.ndarray:
+    """Layers over an opaque base in integer arithmetic (the result stays opaque)."""
+    acc = base[:, :, :3].astype(np.uint32)
+    for layer in layers:
+        src = layer.pixels[rect.slices]
+        a = src[:, :, 3].astype(np.uint32)
+        if layer.opacity < 1.0:
+            a = (a * round(layer.opacity * 255) + 127) // 255
+        a = a[:, :, None]
+        acc = (acc * (255 - a) + src[:, :, :3] * a + 127) // 255
+    out = np.empty((rect.h, rect.w, 4), np.uint8)
+    out[:, :, :3] = acc
+    out[:, :, 3] = 255
     return out

@@ -1,8 +1,10 @@
 """The canvas: a QGraphicsView showing the document, its mask and the engine's preview.
 
 The view keeps render caches only (a premultiplied QImage of the composite and one of the mask
-overlay), refreshed for the dirty rectangles the document reports. Zoom with the wheel, fit and
-100 %; pan with the middle button or Space+drag. Pointer input goes to the active tool.
+overlay, each mipmapped for zoomed-out views), refreshed for the dirty rectangles the document
+reports. Navigation follows GIMP/Krita/Photoshop: Ctrl+wheel or pinch zooms about the pointer,
+the wheel scrolls (Shift+wheel sideways), Space+drag or the middle button pans, and Tab held
+shows the original image. Pointer and tablet input go to the active tool in document pixels.
 """
 
 from __future__ import annotations
@@ -10,19 +12,21 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPixmap
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView
 
 from studio.document import Change, Document
 from studio.geometry import Rect
+from studio.ui.mipmap import MipImageItem
 from studio.ui.qimage import blank_canvas_image, image_view, write_region
 
 ZOOM_MIN, ZOOM_MAX = 1 / 64, 64.0
+_BAND_PIXELS = 1 << 21  # refresh very large rectangles in bands of rows
 
 
 class Tool(Protocol):
-    """Receives pointer events in document pixel coordinates."""
+    """Receives pointer events in document pixel coordinates (see studio.ui.tools)."""
 
     def press(self, pos: QPointF, pressure: float, modifiers: Qt.KeyboardModifier) -> None: ...
 
@@ -31,49 +35,30 @@ class Tool(Protocol):
     def release(self, pos: QPointF, modifiers: Qt.KeyboardModifier) -> None: ...
 
 
-def _checker_brush() -> QBrush:
-    tile = QPixmap(16, 16)
-    tile.fill(QColor(204, 204, 204))
-    p = QPainter(tile)
-    p.fillRect(0, 0, 8, 8, QColor(153, 153, 153))
-    p.fillRect(8, 8, 8, 8, QColor(153, 153, 153))
-    p.end()
-    return QBrush(tile)
+class OutlineItem(QGraphicsItem):
+    """A path drawn with a 1 px black-and-white outline whatever the zoom (tool feedback)."""
 
-
-class ImageItem(QGraphicsItem):
-    """Draws a QImage at the origin, optionally scaled to ``display_size`` (w, h)."""
-
-    def __init__(self, image: QImage, checker: bool = False) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.image = image
-        self.checker = _checker_brush() if checker else None
-        self.display_size = (image.width(), image.height())
-        self.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+        self.path = QPainterPath()
+        self.setZValue(10)
 
-    def set_image(self, image: QImage, display_size: tuple[int, int] | None = None) -> None:
+    def set_path(self, path: QPainterPath) -> None:
         self.prepareGeometryChange()
-        self.image = image
-        self.display_size = display_size or (image.width(), image.height())
+        self.path = path
         self.update()
 
     def boundingRect(self) -> QRectF:
-        return QRectF(0, 0, *self.display_size)
+        return self.path.boundingRect().adjusted(-2, -2, 2, 2)
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
-        exposed = option.exposedRect.intersected(self.boundingRect())
-        if exposed.isEmpty():
-            return
-        if self.checker is not None:
-            painter.fillRect(exposed, self.checker)
-        sx = self.image.width() / max(self.display_size[0], 1)
-        sy = self.image.height() / max(self.display_size[1], 1)
-        source = QRectF(
-            exposed.x() * sx, exposed.y() * sy, exposed.width() * sx, exposed.height() * sy
-        )
-        zoom = painter.worldTransform().m11() / max(sx, 1e-9)
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, zoom < 1.0)
-        painter.drawImage(exposed, self.image, source)
+        dark = QPen(QColor(0, 0, 0, 200), 3)
+        dark.setCosmetic(True)
+        light = QPen(QColor(255, 255, 255), 1)
+        light.setCosmetic(True)
+        for pen in (dark, light):
+            painter.setPen(pen)
+            painter.drawPath(self.path)
 
 
 class CanvasView(QGraphicsView):
@@ -81,6 +66,8 @@ class CanvasView(QGraphicsView):
 
     zoom_changed = Signal(float)
     cursor_moved = Signal(int, int)
+    original_held = Signal(bool)  # Tab pressed / released
+    tool_key = Signal(int)  # a key the active tool may want (Enter, Backspace)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -89,24 +76,37 @@ class CanvasView(QGraphicsView):
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
+        self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(True)
         self.setAcceptDrops(False)  # the main window handles file drops
+        self.viewport().grabGesture(Qt.GestureType.PinchGesture)
         self.document: Document | None = None
         self.tool: Tool | None = None
-        self.doc_item = ImageItem(blank_canvas_image(1, 1), checker=True)
-        self.mask_item = ImageItem(blank_canvas_image(1, 1))
+        self.compare = None  # the CompareView, which may claim a press to drag its divider
+        self.doc_item = MipImageItem(blank_canvas_image(1, 1), checker=True)
+        self._checker = self.doc_item.checker
+        self.mask_item = MipImageItem(blank_canvas_image(1, 1))
         self.mask_item.setOpacity(0.5)
         self.mask_item.setZValue(1)
-        self.preview_item = ImageItem(blank_canvas_image(1, 1))
+        self.preview_item = MipImageItem(blank_canvas_image(1, 1))
         self.preview_item.setZValue(2)
         self.preview_item.setVisible(False)
+        self.outline = OutlineItem()
+        self.cursor_item = OutlineItem()
+        self.cursor_item.setZValue(11)
         for item in (self.doc_item, self.mask_item, self.preview_item):
             self.scene().addItem(item)
+        self.scene().addItem(self.outline)
+        self.scene().addItem(self.cursor_item)
         self.mask_color = QColor(255, 40, 40)
+        self.cursor_radius = 0.0  # brush outline radius in document pixels (0 = none)
         self._unsubscribe = None
         self._space_down = False
         self._panning = False
         self._pan_last = QPointF()
+        self._tablet_down = False
+        self._last_doc_pos = QPointF(-1e9, -1e9)
 
     # -- document binding -------------------------------------------------------------------------
     def set_document(self, doc: Document) -> None:
@@ -137,26 +137,53 @@ class CanvasView(QGraphicsView):
             self.refresh_mask(change.rect or self.document.bounds)
 
     def refresh(self, rect: Rect) -> None:
-        """Re-composite ``rect`` into the render cache and repaint it."""
+        """Re-composite ``rect`` into the render cache and schedule its repaint.
+
+        The transparency checkerboard is drawn only once some pixel is not opaque (it costs
+        as much as the image itself to draw); a full refresh re-decides.
+        """
         rect = rect.intersect(self.document.bounds)
         if rect.is_empty():
             return
-        write_region(self.doc_item.image, rect.x, rect.y, self.document.composite(rect))
-        self.doc_item.update(QRectF(rect.x, rect.y, rect.w, rect.h))
+        if rect == self.document.bounds:
+            self.doc_item.checker = None
+        for band in _bands(rect):
+            pixels = self.document.composite(band)
+            if self.doc_item.checker is None and pixels[:, :, 3].min() < 255:
+                self.doc_item.checker = self._checker
+            write_region(self.doc_item.image, band.x, band.y, pixels)
+        self.doc_item.mark_dirty(rect)
 
     def refresh_mask(self, rect: Rect) -> None:
         rect = rect.intersect(self.document.bounds)
         if rect.is_empty():
             return
-        m = self.document.mask[rect.slices]
-        a = np.rint(m * 255.0).astype(np.uint16)
-        view = image_view(self.mask_item.image)[rect.slices]
         c = self.mask_color
-        view[:, :, 0] = (a * c.blue() + 127) // 255
-        view[:, :, 1] = (a * c.green() + 127) // 255
-        view[:, :, 2] = (a * c.red() + 127) // 255
-        view[:, :, 3] = a
-        self.mask_item.update(QRectF(rect.x, rect.y, rect.w, rect.h))
+        colour = np.array([c.blue(), c.green(), c.red()], np.uint16)
+        if self.mask_item.empty and not self.document.mask[rect.slices].any():
+            return  # nothing drawn, nothing to draw: skip the work (and the mipmap)
+        for band in _bands(rect):
+            m = self.document.mask[band.slices]
+            view = image_view(self.mask_item.image)[band.slices]
+            if not m.any():
+                view[:] = 0
+                continue
+            a = np.rint(m * 255.0).astype(np.uint16)
+            view[:, :, :3] = (a[:, :, None] * colour + 127) // 255
+            view[:, :, 3] = a
+        self.mask_item.mark_dirty(rect)
+
+    # -- mask overlay -----------------------------------------------------------------------------
+    def set_mask_color(self, color: QColor) -> None:
+        self.mask_color = QColor(color)
+        if self.document is not None:
+            self.refresh_mask(self.document.bounds)
+
+    def set_mask_opacity(self, opacity: float) -> None:
+        self.mask_item.setOpacity(opacity)
+
+    def set_mask_visible(self, visible: bool) -> None:
+        self.mask_item.setVisible(visible)
 
     # -- preview overlay --------------------------------------------------------------------------
     def show_preview(self, image: QImage, display_rect: QRectF) -> None:
@@ -164,26 +191,35 @@ class CanvasView(QGraphicsView):
         self.preview_item.set_image(
             image, (round(display_rect.width()), round(display_rect.height()))
         )
+        self.preview_item.empty = False  # the caller's image has (or will get) content
         self.preview_item.setPos(display_rect.topLeft())
         self.preview_item.setVisible(True)
 
     def update_preview(self, image_rect: QRectF) -> None:
         """Repaint the part of the preview covering ``image_rect`` (preview image pixels)."""
-        item = self.preview_item
-        sx = item.display_size[0] / max(item.image.width(), 1)
-        sy = item.display_size[1] / max(item.image.height(), 1)
-        item.update(
-            QRectF(
-                image_rect.x() * sx,
-                image_rect.y() * sy,
-                image_rect.width() * sx,
-                image_rect.height() * sy,
-            )
-        )
+        r = image_rect.toAlignedRect()
+        self.preview_item.mark_dirty(Rect(r.x(), r.y(), r.width(), r.height()))
 
     def hide_preview(self) -> None:
         self.preview_item.setVisible(False)
         self.preview_item.set_image(blank_canvas_image(1, 1))
+
+    # -- tool feedback ----------------------------------------------------------------------------
+    def set_outline(self, path: QPainterPath | None) -> None:
+        """Show a selection outline (document coordinates), or none."""
+        self.outline.set_path(path or QPainterPath())
+
+    def set_cursor_radius(self, radius: float) -> None:
+        """Draw a circle of ``radius`` document pixels around the pointer (0 hides it)."""
+        self.cursor_radius = radius
+        self._update_cursor(self._last_doc_pos)
+
+    def _update_cursor(self, pos: QPointF) -> None:
+        path = QPainterPath()
+        if self.cursor_radius > 0 and self.document is not None:
+            r = max(self.cursor_radius, 0.5 / max(self.zoom, 1e-6))
+            path.addEllipse(pos, r, r)
+        self.cursor_item.set_path(path)
 
     # -- zoom and pan -----------------------------------------------------------------------------
     @property
@@ -194,6 +230,7 @@ class CanvasView(QGraphicsView):
         zoom = min(max(zoom, ZOOM_MIN), ZOOM_MAX)
         self.setTransform(self.transform().fromScale(zoom, zoom))
         self.zoom_changed.emit(zoom)
+        self._update_cursor(self._last_doc_pos)
 
     def zoom_by(self, factor: float) -> None:
         self.set_zoom(self.zoom * factor)
@@ -208,26 +245,102 @@ class CanvasView(QGraphicsView):
         self.set_zoom(1.0)
 
     def wheelEvent(self, event) -> None:
-        delta = event.angleDelta().y()
-        if delta:
-            self.zoom_by(1.0015**delta)
-        event.accept()
+        mods = event.modifiers()
+        if mods & Qt.KeyboardModifier.ControlModifier:
+            delta = event.angleDelta().y() or event.angleDelta().x()
+            if delta:
+                self.zoom_by(1.0015**delta)
+            event.accept()
+            return
+        if mods & Qt.KeyboardModifier.ShiftModifier and event.angleDelta().x() == 0:
+            bar = self.horizontalScrollBar()
+            bar.setValue(bar.value() - event.angleDelta().y())
+            event.accept()
+            return
+        super().wheelEvent(event)
 
-    # -- pointer ----------------------------------------------------------------------------------
+    def pan_by(self, dx: float, dy: float) -> None:
+        """Move the view content by (dx, dy) screen pixels."""
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(dx))
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(dy))
+
+    # -- events -----------------------------------------------------------------------------------
+    def viewportEvent(self, event) -> bool:
+        t = event.type()
+        if t in (QEvent.Type.TabletPress, QEvent.Type.TabletMove, QEvent.Type.TabletRelease):
+            self._tablet_event(event)
+            return True
+        if (
+            t == QEvent.Type.NativeGesture
+            and event.gestureType() == Qt.NativeGestureType.ZoomNativeGesture
+        ):
+            self.zoom_by(1.0 + event.value())
+            event.accept()
+            return True
+        if t == QEvent.Type.Gesture:
+            pinch = event.gesture(Qt.GestureType.PinchGesture)
+            if pinch is not None:
+                self.zoom_by(pinch.scaleFactor())
+                event.accept()
+                return True
+        return super().viewportEvent(event)
+
+    def _tablet_event(self, event) -> None:
+        t = event.type()
+        pos = self.doc_pos(event)
+        pressure = float(event.pressure())
+        mods = event.modifiers()
+        event.accept()
+        self._moved_to(pos)
+        if self.tool is None or self._panning:
+            return
+        if t == QEvent.Type.TabletPress and not self._space_down:
+            self._tablet_down = True
+            self.tool.press(pos, pressure, mods)
+        elif t == QEvent.Type.TabletMove and self._tablet_down:
+            self.tool.move(pos, pressure, mods)
+        elif t == QEvent.Type.TabletRelease and self._tablet_down:
+            self._tablet_down = False
+            self.tool.release(pos, mods)
+        elif t == QEvent.Type.TabletMove and hasattr(self.tool, "hover"):
+            self.tool.hover(pos)
+
     def doc_pos(self, event) -> QPointF:
-        return self.mapToScene(event.position().toPoint())
+        """Document coordinates of a pointer event (sub-pixel)."""
+        origin = self.mapToScene(0, 0)
+        t = self.transform()
+        p = event.position()
+        return QPointF(origin.x() + p.x() / t.m11(), origin.y() + p.y() / t.m22())
+
+    def focusNextPrevChild(self, next_: bool) -> bool:
+        return False  # Tab is the "show original" key on the canvas
 
     def keyPressEvent(self, event) -> None:
-        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+        key = event.key()
+        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space_down = True
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
             return
+        if key == Qt.Key.Key_Tab:
+            if not event.isAutoRepeat():
+                self.original_held.emit(True)
+            return
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Backspace, Qt.Key.Key_Delete):
+            self.tool_key.emit(int(key))
+            handler = getattr(self.tool, "key", None)
+            if handler is not None and handler(int(key)):
+                return
         super().keyPressEvent(event)
 
     def keyReleaseEvent(self, event) -> None:
-        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+        key = event.key()
+        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space_down = False
             self.viewport().unsetCursor()
+            return
+        if key == Qt.Key.Key_Tab:
+            if not event.isAutoRepeat():
+                self.original_held.emit(False)
             return
         super().keyReleaseEvent(event)
 
@@ -240,20 +353,30 @@ class CanvasView(QGraphicsView):
             self._pan_last = event.position()
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             return
-        if button == Qt.MouseButton.LeftButton and self.tool is not None:
-            self.tool.press(self.doc_pos(event), 1.0, event.modifiers())
+        if self._tablet_down or button != Qt.MouseButton.LeftButton:
+            return
+        pos = self.doc_pos(event)
+        if self.compare is not None and self.compare.try_press(pos):
+            return
+        if self.tool is not None:
+            self.tool.press(pos, 1.0, event.modifiers())
 
     def mouseMoveEvent(self, event) -> None:
         pos = self.doc_pos(event)
-        self.cursor_moved.emit(int(np.floor(pos.x())), int(np.floor(pos.y())))
+        self._moved_to(pos)
         if self._panning:
             delta = event.position() - self._pan_last
             self._pan_last = event.position()
-            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - int(delta.x()))
-            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - int(delta.y()))
+            self.pan_by(delta.x(), delta.y())
             return
-        if event.buttons() & Qt.MouseButton.LeftButton and self.tool is not None:
+        if self.compare is not None and self.compare.drag(pos):
+            return
+        if self._tablet_down or self.tool is None:
+            return
+        if event.buttons() & Qt.MouseButton.LeftButton:
             self.tool.move(pos, 1.0, event.modifiers())
+        elif hasattr(self.tool, "hover"):
+            self.tool.hover(pos)
 
     def mouseReleaseEvent(self, event) -> None:
         if self._panning and event.button() in (
@@ -266,5 +389,40 @@ class CanvasView(QGraphicsView):
             else:
                 self.viewport().unsetCursor()
             return
-        if event.button() == Qt.MouseButton.LeftButton and self.tool is not None:
+        if self._tablet_down or event.button() != Qt.MouseButton.LeftButton:
+            return
+        if self.compare is not None and self.compare.release():
+            return
+        if self.tool is not None:
             self.tool.release(self.doc_pos(event), event.modifiers())
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        if self.tool is not None and hasattr(self.tool, "double_click"):
+            self.tool.double_click(self.doc_pos(event))
+            return
+        self.mousePressEvent(event)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        for child in self.viewport().children():
+            place = getattr(child, "place", None)
+            if callable(place) and child.isVisible():
+                place()
+
+    def leaveEvent(self, event) -> None:
+        self.cursor_item.set_path(QPainterPath())
+        super().leaveEvent(event)
+
+    def _moved_to(self, pos: QPointF) -> None:
+        self._last_doc_pos = pos
+        self.cursor_moved.emit(int(np.floor(pos.x())), int(np.floor(pos.y())))
+        self._update_cursor(pos)
+
+
+def _bands(rect: Rect) -> list[Rect]:
+    """``rect`` split into bands of rows of at most ~2 M pixels."""
+    if rect.area <= _BAND_PIXELS:
+        return [rect]
+    rows = max(1, _BAND_PIXELS // max(rect.w, 1))
+    ys = range(rect.y, rect.bottom, rows)
+    return [Rect(rect.x, y, rect.w, min(rows, rect.bottom - y)) for y in ys]

@@ -4,10 +4,19 @@ It is the only piece that knows both the document and the engine. Messages arriv
 :meth:`JobController.on_message`, a slot of this GUI-thread object; messages for any job other
 than the active one are dropped. After a message has been applied, :attr:`applied` is emitted
 (tests wait on it, never on the engine's own signal).
+
+The artist keeps painting while a job runs. On Accept a result lands as a new layer or merged
+into the active layer (:attr:`JobController.as_new_layer`, remembered by the main window); if
+the artist painted that layer after the job's inputs were taken (``doc.changed_since`` with the
+request's ``doc_revision``) merging would paint over the new strokes, so the result lands as a
+new layer instead and the status line says so. Regenerate submits the same request again with a
+fresh job id (and a fresh seed when the task has one).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +25,8 @@ from PySide6.QtCore import QObject, QRectF, Signal, Slot
 from PySide6.QtGui import QImage
 
 from studio.document import Document, Layer
-from studio.engine.jobs import JobRequest, TaskParams
+from studio.document.document import changed_bbox
+from studio.engine.jobs import JobRequest, TaskParams, next_job_id
 from studio.engine.messages import (
     JobCancelled,
     JobFailed,
@@ -28,17 +38,25 @@ from studio.engine.messages import (
     TileReady,
 )
 from studio.engine.thread import EngineThread
+from studio.geometry import Rect
 from studio.ui.canvas import CanvasView
 from studio.ui.qimage import blank_canvas_image, write_region
+
+#: tasks whose result replaces the whole document (new size): "new layer / merge" does not apply
+REPLACES_DOCUMENT = {"upscale"}
 
 
 @dataclass
 class StagedResult:
-    """A finished result waiting for Accept or Discard."""
+    """A finished result waiting for Accept or Discard.
+
+    ``as_new_layer`` is decided at Accept time (see the module docstring); appliers read it.
+    """
 
     request: JobRequest
     image: np.ndarray
     info: dict
+    as_new_layer: bool = True
 
 
 class JobController(QObject):
@@ -58,6 +76,8 @@ class JobController(QObject):
         self._document = document
         self.active: JobRequest | None = None
         self.staged: StagedResult | None = None
+        self.last_request: JobRequest | None = None
+        self.as_new_layer = True  # where results land on Accept (the artist's choice)
         self._preview: QImage | None = None
         self.dropped = 0  # messages ignored because their job is no longer active
         engine.message.connect(self.on_message)
@@ -70,26 +90,56 @@ class JobController(QObject):
             self.engine.cancel(self.active.job_id)
         self.discard()
         request = JobRequest(params, image, doc_revision=doc.revision if doc else 0, **kwargs)
+        return self._start(request)
+
+    def _start(self, request: JobRequest) -> int:
         self.active = request
+        self.last_request = request
         self.busy_changed.emit(True)
         self.progress.emit(0.0, "queued")
         return self.engine.submit(request)
+
+    def regenerate(self) -> int | None:
+        """Run the staged (or last) request again: same inputs and parameters, a new job id and,
+        for tasks with a ``seed``, a new seed (the same seed would give the same image)."""
+        request = self.staged.request if self.staged is not None else self.last_request
+        if request is None:
+            return None
+        if self.active is not None:
+            self.engine.cancel(self.active.job_id)
+        self.discard()
+        params = request.params
+        if dataclasses.is_dataclass(params) and "seed" in {
+            f.name for f in dataclasses.fields(params)
+        }:
+            params = dataclasses.replace(params, seed=random.randrange(2**31))
+        return self._start(dataclasses.replace(request, params=params, job_id=next_job_id()))
 
     def cancel(self) -> None:
         if self.active is not None:
             self.engine.cancel(self.active.job_id)
             self.status.emit("cancelling…")
 
-    def accept(self) -> bool:
+    def accept(self, as_new_layer: bool | None = None) -> bool:
         """Apply the staged result to the document as one undo step."""
         staged, doc = self.staged, self._document()
         if staged is None or doc is None:
             return False
-        APPLIERS[staged.request.task](doc, staged)
+        wanted = self.as_new_layer if as_new_layer is None else as_new_layer
+        staged.as_new_layer = wanted
+        note = ""
+        task = staged.request.task
+        if not wanted and task not in REPLACES_DOCUMENT:
+            if doc.changed_since(doc.active_layer.id, staged.request.doc_revision):
+                staged.as_new_layer = True
+                note = " as a new layer: you painted on the layer while it ran"
+        elif task in REPLACES_DOCUMENT and doc.revision > staged.request.doc_revision:
+            note = "; edits made while it ran are not in it (Undo brings them back)"
+        APPLIERS.get(task, land_result)(doc, staged)
         self._clear_preview()
         self.staged = None
         self.staged_changed.emit(False)
-        self.status.emit("applied")
+        self.status.emit("applied" + note)
         return True
 
     def discard(self) -> None:
@@ -172,4 +222,32 @@ def _apply_upscale(doc: Document, staged: StagedResult) -> None:
     doc.replace_content([layer], np.zeros((h, w), np.float32), name)
 
 
+def land_result(doc: Document, staged: StagedResult) -> None:
+    """Any task whose result has the size of its input region (the request's ``roi`` or the
+    whole document): only the pixels the task changed land, as a new layer (transparent
+    elsewhere) or merged into the active layer, per ``staged.as_new_layer``."""
+    request, image = staged.request, staged.image
+    roi = request.roi or doc.bounds
+    if image.shape[:2] != (roi.h, roi.w):
+        raise ValueError(
+            f"{request.task}: result is {image.shape[1]}x{image.shape[0]}, expected {roi.w}x{roi.h}"
+        )
+    source = request.image
+    rgba = Layer.from_rgb(image[:, :, :4] if image.shape[2] >= 3 else image).pixels
+    if source.shape[:2] == image.shape[:2]:
+        changed = np.any(image[:, :, :3] != source[:, :, :3], axis=2)
+        rgba[:, :, 3] = np.where(changed, rgba[:, :, 3], 0)
+    box = changed_bbox(rgba[:, :, 3], np.uint8(0))
+    if box.is_empty():
+        return
+    name = f"{request.task.capitalize()} result"
+    doc.land_pixels(
+        rgba[box.slices],
+        Rect(roi.x + box.x, roi.y + box.y, box.w, box.h),
+        name,
+        as_new_layer=staged.as_new_layer,
+    )
+
+
+#: how an accepted result of each task enters the document; others go through land_result
 APPLIERS: dict[str, Callable[[Document, StagedResult], None]] = {"upscale": _apply_upscale}

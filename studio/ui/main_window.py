@@ -1,22 +1,25 @@
-"""The main window: canvas, menus and shortcuts, panels, staging bar, status and job progress."""
+"""The main window: canvas, menus and shortcuts, panels, staging bar, status and job progress.
+
+Feature panels (Upscale now; Inpaint, Stylize, Generate later) are added with
+:meth:`MainWindow.add_task_panel`, which puts them as tabs of one "Tasks" dock.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QVBoxLayout,
+    QTabWidget,
     QWidget,
 )
 
@@ -24,54 +27,53 @@ from studio.document import Document
 from studio.engine.thread import EngineThread
 from studio.errors import StudioError
 from studio.imageio import read_image, write_image
+from studio.settings import Settings
+from studio.ui.actions import build_actions
 from studio.ui.canvas import CanvasView
-from studio.ui.controller import JobController
+from studio.ui.compare import CompareView
+from studio.ui.controller import REPLACES_DOCUMENT, JobController
+from studio.ui.panels.history import HistoryPanel
+from studio.ui.panels.layers import LayersPanel
+from studio.ui.panels.mask import MaskPanel
+from studio.ui.panels.tool_options import ToolOptionsPanel
+from studio.ui.staging import StagingBar
+from studio.ui.tools import ToolBox
 from studio.ui.upscale_panel import UpscalePanel
+from studio.ui.window_commands import DocumentCommands
 
 OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp);;All files (*)"
 EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp);;TIFF (*.tif *.tiff)"
+MASK_FILTER = "PNG (*.png);;Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp)"
 
 
-class StagingBar(QWidget):
-    """Accept / Discard for a finished result, shown above the canvas."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.label = QLabel("Result ready")
-        self.accept_button = QPushButton("Accept (Enter)")
-        self.discard_button = QPushButton("Discard (Esc)")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.accept_button)
-        layout.addWidget(self.discard_button)
-        self.setStyleSheet("StagingBar { background: #3b4252; } QLabel { color: white; }")
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-
-
-class MainWindow(QMainWindow):
-    def __init__(self, engine: EngineThread) -> None:
+class MainWindow(DocumentCommands, QMainWindow):
+    def __init__(self, engine: EngineThread, settings: Settings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Studio")
-        self.resize(1280, 820)
+        self.resize(1400, 880)
         self.setAcceptDrops(True)
+        self.settings = settings if settings is not None else Settings.load()
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(500)
+        self._save_timer.timeout.connect(self.settings.save)
         self.document: Document | None = None
-        self.canvas = CanvasView()
-        self.staging = StagingBar()
-        self.staging.hide()
-        central = QWidget()
-        column = QVBoxLayout(central)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.setSpacing(0)
-        column.addWidget(self.staging)
-        column.addWidget(self.canvas, 1)
-        self.setCentralWidget(central)
-        self.controller = JobController(engine, self.canvas, lambda: self.document)
-        self._build_status_bar()
-        self._build_panels()
-        self._build_actions()
-        self._connect()
         self.last_error: str | None = None
+        self.canvas = CanvasView()
+        self.staging = StagingBar(self.canvas.viewport())  # floats over the canvas
+        self.staging.hide()
+        self.setCentralWidget(self.canvas)
+        self.controller = JobController(engine, self.canvas, lambda: self.document)
+        self.controller.as_new_layer = self.settings.result_mode == "new_layer"
+        self.tools = ToolBox(self.canvas, self.settings, lambda: self.document, self.schedule_save)
+        self.compare = CompareView(self.canvas, lambda: self.document)
+        self._build_status_bar()
+        self.actions, self.tool_actions = build_actions(self)
+        self._build_panels()
+        self._connect()
+        self.tool_actions[self.tools.current].setChecked(True)
+        self.staging.set_landing(self.controller.as_new_layer)
+        self._apply_mask_look()
 
     # -- construction ------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -91,61 +93,139 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.position_label)
         bar.addPermanentWidget(self.zoom_label)
 
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.lower().replace(" ", "-") + "-dock")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
     def _build_panels(self) -> None:
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        self.view_menu.addSeparator()
+        self.tool_panel = ToolOptionsPanel(self.tools, self.tool_actions)
+        self.mask_panel = MaskPanel(self.settings, self.actions, self.schedule_save)
+        self.layers_panel = LayersPanel(self.actions)
+        self.history_panel = HistoryPanel()
+        self.tools_dock = self._dock("Tools", self.tool_panel, left)
+        self.mask_dock = self._dock("Mask", self.mask_panel, left)
+        self.layers_dock = self._dock("Layers", self.layers_panel, right)
+        self.history_dock = self._dock("History", self.history_panel, right)
+        self.task_tabs: QTabWidget | None = None
+        self.task_dock: QDockWidget | None = None
         self.upscale_panel = UpscalePanel()
-        dock = QDockWidget("Upscale", self)
-        dock.setObjectName("upscale-dock")
-        dock.setWidget(self.upscale_panel)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self.upscale_dock = dock
+        self.upscale_dock = self.add_task_panel("Upscale", self.upscale_panel)
 
-    def _action(self, text: str, slot, *shortcuts: QKeySequence | str, menu=None) -> QAction:
-        action = QAction(text, self)
-        action.setShortcuts([QKeySequence(s) for s in shortcuts])
-        action.triggered.connect(slot)
-        self.addAction(action)
-        if menu is not None:
-            menu.addAction(action)
-        return action
-
-    def _build_actions(self) -> None:
-        mb = self.menuBar()
-        file_menu = mb.addMenu("&File")
-        self._action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open, menu=file_menu)
-        self._action("&Export…", self.export_dialog, "Ctrl+Shift+E", menu=file_menu)
-        file_menu.addSeparator()
-        self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, menu=file_menu)
-        edit = mb.addMenu("&Edit")
-        self.undo_action = self._action("&Undo", self.undo, "Ctrl+Z", menu=edit)
-        self.redo_action = self._action("&Redo", self.redo, "Ctrl+Shift+Z", "Ctrl+Y", menu=edit)
-        view = mb.addMenu("&View")
-        self._action("Zoom &in", lambda: self.canvas.zoom_by(1.25), "Ctrl+=", "Ctrl++", menu=view)
-        self._action("Zoom &out", lambda: self.canvas.zoom_by(0.8), "Ctrl+-", menu=view)
-        self._action("&Fit to window", self.canvas.fit, "Ctrl+0", menu=view)
-        self._action("&Actual size (100%)", self.canvas.actual_size, "Ctrl+1", menu=view)
-        view.addAction(self.upscale_dock.toggleViewAction())
-        self.accept_action = self._action("Accept result", self.accept_result, "Return", "Enter")
-        self.discard_action = self._action("Discard result", self.discard_result, "Escape")
-        self.accept_action.setEnabled(False)
+    def add_task_panel(self, title: str, widget: QWidget) -> QDockWidget:
+        """Add a feature panel as a tab of the "Tasks" dock (created on first use)."""
+        if self.task_tabs is None:
+            self.task_tabs = QTabWidget()
+            self.task_tabs.setDocumentMode(True)
+            self.task_dock = self._dock(
+                "Tasks", self.task_tabs, Qt.DockWidgetArea.RightDockWidgetArea
+            )
+            self.tabifyDockWidget(self.history_dock, self.task_dock)
+            self.task_dock.raise_()
+        self.task_tabs.addTab(widget, title)
+        return self.task_dock
 
     def _connect(self) -> None:
         c = self.controller
         c.progress.connect(self._on_progress)
         c.busy_changed.connect(self._on_busy)
-        c.staged_changed.connect(self.staging.setVisible)
-        c.staged_changed.connect(self.accept_action.setEnabled)
+        c.staged_changed.connect(self._on_staged)
         c.failed.connect(lambda text: self.show_error("The job failed", text))
         c.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.cancel_button.clicked.connect(c.cancel)
         self.staging.accept_button.clicked.connect(self.accept_result)
         self.staging.discard_button.clicked.connect(self.discard_result)
+        self.staging.regenerate_button.clicked.connect(self.regenerate)
+        self.staging.landing_changed.connect(self._set_landing)
+        self.staging.show_result.toggled.connect(self.canvas.preview_item.setVisible)
         self.upscale_panel.run_requested.connect(self.run_upscale)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
         self.canvas.cursor_moved.connect(lambda x, y: self.position_label.setText(f"{x}, {y}"))
+        self.canvas.original_held.connect(self.compare.hold)
+        self.tools.tool_changed.connect(lambda t: self.tool_actions[t].setChecked(True))
+        self.tools.tool_changed.connect(self._show_tool_hint)
+        self.history_panel.jump_requested.connect(self.jump_to)
+        self.mask_panel.look_changed.connect(self._apply_mask_look)
+        self.mask_panel.amounts_changed.connect(self._label_amounts)
+        self._label_amounts()
+
+    def schedule_save(self) -> None:
+        """Write the settings soon (coalesces slider drags into one write)."""
+        self._save_timer.start()
+
+    def _label_amounts(self) -> None:
+        """Menu entries say by how much (the panel's buttons keep their short names)."""
+        s = self.settings
+        for key, verb, amount in (
+            ("grow", "Grow", s.grow_px),
+            ("shrink", "Shrink", s.grow_px),
+            ("feather", "Feather", s.feather_px),
+        ):
+            self.actions[key].setText(f"{verb} by {amount} px")
+            self.actions[key].setIconText(verb)
+
+    def _apply_mask_look(self) -> None:
+        self.canvas.set_mask_color(QColor(*self.settings.mask_color))
+        self.canvas.set_mask_opacity(self.settings.mask_opacity)
+
+    def _set_landing(self, as_new_layer: bool) -> None:
+        self.controller.as_new_layer = as_new_layer
+        self.settings.result_mode = "new_layer" if as_new_layer else "merge"
+        self.schedule_save()
+
+    def _show_tool_hint(self, tool_id: str) -> None:
+        hints = {
+            "rect": "Drag to select; Shift adds, Alt subtracts; a click clears the mask",
+            "ellipse": "Drag to select; Shift adds, Alt subtracts",
+            "lasso": "Draw around an area; Shift adds, Alt subtracts",
+            "polygon": "Click corners; double-click or Enter closes, Backspace undoes a corner",
+            "mask_fill": "Click inside an outline painted on the mask to fill it",
+            "brush": "Alt+click picks a colour; [ and ] change the size; X erases",
+        }
+        if tool_id in hints:
+            self.statusBar().showMessage(hints[tool_id], 6000)
 
     # -- documents ---------------------------------------------------------------------------------
+    def ask_save_changes(self) -> str:
+        """Ask about unsaved edits: 'save', 'discard' or 'cancel'. Tests replace this method."""
+        doc = self.document
+        name = Path(doc.info.path).name if doc and doc.info.path else "this image"
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Unsaved changes",
+            f"Export the changes to {name} before closing it?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setInformativeText("Closing without exporting loses every edit and its history.")
+        answer = box.exec()
+        return {
+            QMessageBox.StandardButton.Save: "save",
+            QMessageBox.StandardButton.Discard: "discard",
+        }.get(QMessageBox.StandardButton(answer), "cancel")
+
+    def confirm_discard_changes(self) -> bool:
+        """True when the current document may be closed (unchanged, exported, or discarded)."""
+        self.tools.finish()
+        doc = self.document
+        if doc is None or not doc.is_modified:
+            return True
+        answer = self.ask_save_changes()
+        if answer == "save":
+            return self.export_dialog()
+        return answer == "discard"
+
     def open_path(self, path: str | Path) -> bool:
         """Open an image file; on failure show one clear message and keep the current document."""
+        if not self.confirm_discard_changes():
+            return False
         try:
             loaded = read_image(path)
         except StudioError as exc:
@@ -155,17 +235,29 @@ class MainWindow(QMainWindow):
         if pixels.dtype != np.uint8:  # the canvas edits in 8 bits per channel
             pixels = (pixels.astype(np.uint32) * 255 // 65535).astype(np.uint8)
         self.controller.discard()
-        doc = Document.from_image(pixels, Path(path).stem)
+        try:
+            doc = Document.from_image(pixels, Path(path).stem)
+        except (ValueError, MemoryError) as exc:
+            self.show_error("Cannot open image", f"{path}: {exc}")
+            return False
         doc.info.path = str(path)
         doc.info.metadata = loaded.metadata
+        doc.mark_clean()
+        self.settings.last_folder = str(Path(path).resolve().parent)
+        self.schedule_save()
         self.set_document(doc)
         return True
 
     def set_document(self, doc: Document) -> None:
+        self.tools.cancel()
         self.document = doc
         self.canvas.set_document(doc)
-        doc.subscribe(lambda change: self._update_title() if change.kind != "pixels" else None)
+        self.layers_panel.set_document(doc)
+        self.history_panel.set_document(doc)
+        self.compare.set_document(doc)
+        doc.subscribe(lambda c: self._update_title() if c.kind in ("history", "size") else None)
         self._update_title()
+        self.canvas.setFocus()
 
     def _update_title(self) -> None:
         doc = self.document
@@ -173,27 +265,30 @@ class MainWindow(QMainWindow):
             self.setWindowTitle("Studio")
             return
         name = Path(doc.info.path).name if doc.info.path else "Untitled"
-        self.setWindowTitle(f"{name} — {doc.width}×{doc.height} — Studio")
-        self.undo_action.setText(f"&Undo {doc.history.undo_name() or ''}".rstrip())
-        self.redo_action.setText(f"&Redo {doc.history.redo_name() or ''}".rstrip())
+        star = "*" if doc.is_modified else ""
+        self.setWindowTitle(f"{star}{name} — {doc.width}×{doc.height} — Studio")
+        self.actions["undo"].setText(f"&Undo {doc.history.undo_name() or ''}".rstrip())
+        self.actions["redo"].setText(f"&Redo {doc.history.redo_name() or ''}".rstrip())
 
     def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", OPEN_FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open image", self.settings.last_folder, OPEN_FILTER
+        )
         if path:
             self.open_path(path)
 
-    def export_dialog(self) -> None:
+    def export_dialog(self) -> bool:
         if self.document is None:
-            return
+            return False
         start = str(Path(self.document.info.path or "untitled").with_suffix(".png"))
         path, _ = QFileDialog.getSaveFileName(self, "Export image", start, EXPORT_FILTER)
-        if path:
-            self.export_path(path)
+        return bool(path) and self.export_path(path)
 
     def export_path(self, path: str | Path) -> bool:
         doc = self.document
         if doc is None:
             return False
+        self.tools.finish()
         pixels = doc.composite()
         if pixels[:, :, 3].min() == 255:
             pixels = pixels[:, :, :3]
@@ -202,30 +297,53 @@ class MainWindow(QMainWindow):
         except (StudioError, OSError) as exc:
             self.show_error("Cannot export", str(exc))
             return False
+        doc.mark_clean()
+        self._update_title()
         self.statusBar().showMessage(f"exported {path}", 8000)
         return True
 
-    # -- editing -----------------------------------------------------------------------------------
-    def undo(self) -> None:
-        if self.document is not None:
-            self.document.undo()
-
-    def redo(self) -> None:
-        if self.document is not None:
-            self.document.redo()
+    def closeEvent(self, event) -> None:
+        if not self.confirm_discard_changes():
+            event.ignore()
+            return
+        if self.controller.active is not None:
+            self.controller.cancel()
+        self._save_timer.stop()
+        self.settings.save()
+        event.accept()
 
     def run_upscale(self, params) -> None:
-        if self.document is None:
-            return
-        self.controller.submit(params, self.document.composite())
+        if doc := self._doc_ready():
+            self.controller.submit(params, doc.composite())
 
+    # -- staging -----------------------------------------------------------------------------------
     def accept_result(self) -> None:
+        self.tools.finish()
         self.controller.accept()
 
     def discard_result(self) -> None:
         if self.controller.active is not None:
             self.controller.cancel()
         self.controller.discard()
+
+    def regenerate(self) -> None:
+        self.tools.finish()
+        self.controller.regenerate()
+
+    def escape(self) -> None:
+        """Esc: first drop a shape in progress, otherwise discard the result."""
+        if not self.tools.cancel():
+            self.discard_result()
+
+    def _on_staged(self, staged: bool) -> None:
+        self.actions["accept"].setEnabled(staged)
+        if staged and self.controller.staged is not None:
+            task = self.controller.staged.request.task
+            self.staging.show_for(
+                f"{task.capitalize()} result ready", task not in REPLACES_DOCUMENT
+            )
+        else:
+            self.staging.hide()
 
     # -- feedback ----------------------------------------------------------------------------------
     def show_error(self, title: str, text: str) -> QMessageBox:
@@ -257,3 +375,9 @@ class MainWindow(QMainWindow):
         if urls:
             self.open_path(urls[0].toLocalFile())
             event.acceptProposedAction()
+
+    def changeEvent(self, event) -> None:
+        # a window that loses focus while Tab is held never sees the release
+        if event.type() == QEvent.Type.ActivationChange and not self.isActiveWindow():
+            self.compare.hold(False)
+        super().changeEvent(event)

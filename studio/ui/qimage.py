@@ -18,20 +18,25 @@ if sys.byteorder != "little":  # pragma: no cover - every supported platform is 
 def to_premultiplied_bgra(rgba: np.ndarray) -> np.ndarray:
     """Straight RGBA (or RGB) uint8 HxWxC -> premultiplied BGRA uint8 HxWx4."""
     h, w = rgba.shape[:2]
-    out = np.empty((h, w, 4), np.uint8)
     if rgba.shape[2] == 3:
+        out = np.empty((h, w, 4), np.uint8)
         out[:, :, 0] = rgba[:, :, 2]
         out[:, :, 1] = rgba[:, :, 1]
         out[:, :, 2] = rgba[:, :, 0]
         out[:, :, 3] = 255
         return out
+    words = np.ascontiguousarray(rgba).view(np.uint32)  # little-endian: A is the top byte
+    if h * w == 0 or words.min() >= 0xFF000000:
+        # opaque: swap R and B inside each 32-bit word (contiguous, no per-byte striding)
+        swapped = words & np.uint32(0xFF00FF00)
+        swapped |= (words & np.uint32(0xFF)) << np.uint32(16)
+        swapped |= (words >> np.uint32(16)) & np.uint32(0xFF)
+        return swapped.view(np.uint8).reshape(h, w, 4)
+    out = np.empty((h, w, 4), np.uint8)
     a = rgba[:, :, 3]
-    if a.min(initial=255) == 255:
-        out[:, :, :3] = rgba[:, :, 2::-1]
-    else:
-        a16 = a.astype(np.uint16)
-        for dst, src in ((0, 2), (1, 1), (2, 0)):
-            out[:, :, dst] = (rgba[:, :, src] * a16 + 127) // 255
+    a16 = a.astype(np.uint16)
+    for dst, src in ((0, 2), (1, 1), (2, 0)):
+        out[:, :, dst] = (rgba[:, :, src] * a16 + 127) // 255
     out[:, :, 3] = a
     return out
 

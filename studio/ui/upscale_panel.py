@@ -26,6 +26,13 @@ TILE_CHOICES = (
 )
 
 
+def describe(description: str, speed_hint: str) -> str:
+    """The model's description plus its speed, unless the description already says it."""
+    if not speed_hint or speed_hint.lower().strip(" .") in description.lower():
+        return description
+    return f"{description} Speed: {speed_hint}."
+
+
 class UpscalePanel(QWidget):
     """Emits ``run_requested(UpscaleParams)`` when the artist presses Upscale."""
 
@@ -66,8 +73,7 @@ class UpscalePanel(QWidget):
     def _describe(self) -> None:
         model_id = self.model.currentData()
         spec = next(m for m in all_models("upscale") if m.id == model_id)
-        hint = f" Speed: {spec.speed_hint}." if spec.speed_hint else ""
-        self.description.setText(spec.description + hint)
+        self.description.setText(describe(spec.description, spec.speed_hint))
         if spec.scale > 1 and self.scale.value() < 1.01:
             self.scale.setValue(spec.scale)
 

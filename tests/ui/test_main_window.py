@@ -22,6 +22,7 @@ from studio.ui.qimage import qimage_to_numpy
 @pytest.fixture
 def window(qtbot, engine) -> MainWindow:
     w = MainWindow(engine)
+    w.ask_save_changes = lambda: "discard"  # teardown closes the window without a dialog
     qtbot.addWidget(w)
     w.show()
     return w
