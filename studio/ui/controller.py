@@ -43,7 +43,7 @@ from studio.ui.canvas import CanvasView
 from studio.ui.qimage import blank_canvas_image, write_region
 
 #: tasks whose result replaces the whole document (new size): "new layer / merge" does not apply
-REPLACES_DOCUMENT = {"upscale"}
+REPLACES_DOCUMENT = {"upscale", "outpaint"}
 
 
 @dataclass
@@ -179,6 +179,14 @@ class JobController(QObject):
         roi = self.active.roi if self.active else None
         if roi is not None:
             return QRectF(roi.x, roi.y, roi.w, roi.h)
+        params = self.active.params if self.active else None
+        if doc and self.active and self.active.task == "outpaint":  # the canvas grows around it
+            return QRectF(
+                -params.left,
+                -params.top,
+                doc.width + params.left + params.right,
+                doc.height + params.top + params.bottom,
+            )
         return QRectF(0, 0, doc.width, doc.height) if doc else QRectF()
 
     def _draw_tile(self, msg: TileReady) -> None:
@@ -222,6 +230,34 @@ def _apply_upscale(doc: Document, staged: StagedResult) -> None:
     doc.replace_content([layer], np.zeros((h, w), np.float32), name)
 
 
+def _apply_outpaint(doc: Document, staged: StagedResult) -> None:
+    """Every layer and the mask grow (transparent / unmasked margins); the new pixels land as a
+    layer of their own on top, so the original layers stay editable."""
+    left, top = staged.info.get("offset", (0, 0))
+    image = staged.image
+    h, w = image.shape[:2]
+    inside = Rect(left, top, doc.width, doc.height)
+
+    def grown(layer: Layer) -> Layer:
+        pixels = np.zeros((h, w, 4), np.uint8)
+        pixels[inside.slices] = layer.pixels
+        return Layer(pixels, layer.name, layer.visible, layer.opacity)
+
+    result = Layer.from_rgb(image, "Outpaint")
+    source = np.zeros_like(result.pixels)
+    source[inside.slices] = Layer.from_rgb(staged.request.image).pixels
+    unchanged = np.all(result.pixels[:, :, :3] == source[:, :, :3], axis=2)
+    unchanged[:, :] &= source[:, :, 3] > 0
+    result.pixels[unchanged, 3] = 0
+    mask = np.zeros((h, w), np.float32)
+    mask[inside.slices] = doc.mask
+    doc.replace_content(
+        [*map(grown, doc.layers), result],
+        mask,
+        f"Outpaint to {w}×{h} ({staged.info.get('method', '?')})",
+    )
+
+
 def land_result(doc: Document, staged: StagedResult) -> None:
     """Any task whose result has the size of its input region (the request's ``roi`` or the
     whole document): only the pixels the task changed land, as a new layer (transparent
@@ -250,4 +286,7 @@ def land_result(doc: Document, staged: StagedResult) -> None:
 
 
 #: how an accepted result of each task enters the document; others go through land_result
-APPLIERS: dict[str, Callable[[Document, StagedResult], None]] = {"upscale": _apply_upscale}
+APPLIERS: dict[str, Callable[[Document, StagedResult], None]] = {
+    "upscale": _apply_upscale,
+    "outpaint": _apply_outpaint,
+}

@@ -33,12 +33,13 @@ from studio.ui.canvas import CanvasView
 from studio.ui.compare import CompareView
 from studio.ui.controller import REPLACES_DOCUMENT, JobController
 from studio.ui.panels.history import HistoryPanel
+from studio.ui.panels.inpaint import InpaintPanel
 from studio.ui.panels.layers import LayersPanel
 from studio.ui.panels.mask import MaskPanel
 from studio.ui.panels.tool_options import ToolOptionsPanel
+from studio.ui.panels.upscale import UpscalePanel
 from studio.ui.staging import StagingBar
 from studio.ui.tools import ToolBox
-from studio.ui.upscale_panel import UpscalePanel
 from studio.ui.window_commands import DocumentCommands
 
 OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp);;All files (*)"
@@ -116,6 +117,8 @@ class MainWindow(DocumentCommands, QMainWindow):
         self.task_dock: QDockWidget | None = None
         self.upscale_panel = UpscalePanel()
         self.upscale_dock = self.add_task_panel("Upscale", self.upscale_panel)
+        self.inpaint_panel = InpaintPanel()
+        self.add_task_panel("Inpaint", self.inpaint_panel)
 
     def add_task_panel(self, title: str, widget: QWidget) -> QDockWidget:
         """Add a feature panel as a tab of the "Tasks" dock (created on first use)."""
@@ -144,6 +147,8 @@ class MainWindow(DocumentCommands, QMainWindow):
         self.staging.landing_changed.connect(self._set_landing)
         self.staging.show_result.toggled.connect(self.canvas.preview_item.setVisible)
         self.upscale_panel.run_requested.connect(self.run_upscale)
+        self.inpaint_panel.run_requested.connect(self.run_inpaint)
+        self.inpaint_panel.outpaint_requested.connect(self.run_outpaint)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
         self.canvas.cursor_moved.connect(lambda x, y: self.position_label.setText(f"{x}, {y}"))
         self.canvas.original_held.connect(self.compare.hold)
@@ -313,6 +318,23 @@ class MainWindow(DocumentCommands, QMainWindow):
         event.accept()
 
     def run_upscale(self, params) -> None:
+        if doc := self._doc_ready():
+            self.controller.submit(params, doc.composite())
+
+    def run_inpaint(self, params) -> None:
+        doc = self._doc_ready()
+        if doc is None:
+            return
+        if not (doc.mask >= 0.5).any():
+            self.show_error(
+                "Nothing to fill",
+                "Paint a mask over what should be filled first "
+                "(M picks the mask brush; the selection tools work too).",
+            )
+            return
+        self.controller.submit(params, doc.composite(), mask=doc.mask.copy())
+
+    def run_outpaint(self, params) -> None:
         if doc := self._doc_ready():
             self.controller.submit(params, doc.composite())
 

@@ -1,4 +1,4 @@
-"""The Upscale panel: model picker with description and speed hint, scale, tile size, Run."""
+"""The Upscale panel: model picker (with description, speed hint, own weights), scale, tiles."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QLabel,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -15,6 +14,7 @@ from PySide6.QtWidgets import (
 
 from studio.engine.jobs import UpscaleParams
 from studio.models.registry import all_models
+from studio.ui.panels.model_picker import ModelPicker
 
 TILE_CHOICES = (
     ("Automatic", None),
@@ -26,13 +26,6 @@ TILE_CHOICES = (
 )
 
 
-def describe(description: str, speed_hint: str) -> str:
-    """The model's description plus its speed, unless the description already says it."""
-    if not speed_hint or speed_hint.lower().strip(" .") in description.lower():
-        return description
-    return f"{description} Speed: {speed_hint}."
-
-
 class UpscalePanel(QWidget):
     """Emits ``run_requested(UpscaleParams)`` when the artist presses Upscale."""
 
@@ -40,14 +33,8 @@ class UpscalePanel(QWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.model = QComboBox()
-        for spec in all_models("upscale"):
-            label = spec.name + (f" ×{spec.scale}" if spec.scale > 1 else "")
-            self.model.addItem(label, spec.id)
-            self.model.setItemData(self.model.count() - 1, spec.description, 0x0003)  # tooltip
-        self.description = QLabel()
-        self.description.setWordWrap(True)
-        self.description.setStyleSheet("color: palette(mid);")
+        self.model = ModelPicker("upscale")
+        self.description = self.model.description
         self.scale = QDoubleSpinBox()
         self.scale.setRange(0.25, 16.0)
         self.scale.setSingleStep(0.5)
@@ -57,7 +44,7 @@ class UpscalePanel(QWidget):
         for label, value in TILE_CHOICES:
             self.tile.addItem(label, value)
         self.run_button = QPushButton("Upscale")
-        self.run_button.clicked.connect(self._emit_run)
+        self.run_button.clicked.connect(lambda: self.run_requested.emit(self.params()))
         form = QFormLayout()
         form.addRow("Model", self.model)
         form.addRow("", self.description)
@@ -67,20 +54,14 @@ class UpscalePanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.run_button)
         layout.addStretch(1)
-        self.model.currentIndexChanged.connect(self._describe)
-        self._describe()
+        self.model.changed.connect(self._suggest_scale)
 
-    def _describe(self) -> None:
-        model_id = self.model.currentData()
-        spec = next(m for m in all_models("upscale") if m.id == model_id)
-        self.description.setText(describe(spec.description, spec.speed_hint))
-        if spec.scale > 1 and self.scale.value() < 1.01:
+    def _suggest_scale(self, model_id: str) -> None:
+        spec = next((m for m in all_models("upscale") if m.id == model_id), None)
+        if spec is not None and spec.scale > 1:
             self.scale.setValue(spec.scale)
 
     def params(self) -> UpscaleParams:
         return UpscaleParams(
-            model=self.model.currentData(), scale=self.scale.value(), tile=self.tile.currentData()
+            model=self.model.current(), scale=self.scale.value(), tile=self.tile.currentData()
         )
-
-    def _emit_run(self) -> None:
-        self.run_requested.emit(self.params())

@@ -1,0 +1,84 @@
+"""The Inpaint panel: fill the painted mask (method, grow, feather) and extend the canvas."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.engine.jobs import InpaintParams, OutpaintParams
+from studio.ui.panels.model_picker import ModelPicker
+
+
+def _spin(lo: int, hi: int, value: int, suffix: str = " px") -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(lo, hi)
+    spin.setValue(value)
+    spin.setSuffix(suffix)
+    return spin
+
+
+class InpaintPanel(QWidget):
+    """Emits ``run_requested(InpaintParams)`` and ``outpaint_requested(OutpaintParams)``."""
+
+    run_requested = Signal(object)
+    outpaint_requested = Signal(object)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.method = ModelPicker("inpaint")
+        self.grow = _spin(-32, 64, 4)
+        self.grow.setToolTip("Grow the mask before filling (negative shrinks it)")
+        self.feather = _spin(0, 64, 4)
+        self.feather.setToolTip("Blend the fill into its surroundings over this many pixels")
+        self.run_button = QPushButton("Fill mask")
+        self.run_button.setToolTip("Fill what the mask covers; nothing outside changes")
+        self.run_button.clicked.connect(lambda: self.run_requested.emit(self.params()))
+        form = QFormLayout()
+        form.addRow("Method", self.method)
+        form.addRow("", self.method.description)
+        form.addRow("Grow", self.grow)
+        form.addRow("Feather", self.feather)
+
+        self.extend = _spin(8, 4096, 128)
+        self.sides = {
+            side: QCheckBox(side.capitalize()) for side in ("left", "right", "top", "bottom")
+        }
+        self.sides["right"].setChecked(True)
+        self.outpaint_button = QPushButton("Extend canvas")
+        self.outpaint_button.clicked.connect(
+            lambda: self.outpaint_requested.emit(self.outpaint_params())
+        )
+        box = QGroupBox("Outpaint")
+        grid = QGridLayout(box)
+        grid.addWidget(self.sides["top"], 0, 1)
+        grid.addWidget(self.sides["left"], 1, 0)
+        grid.addWidget(self.extend, 1, 1)
+        grid.addWidget(self.sides["right"], 1, 2)
+        grid.addWidget(self.sides["bottom"], 2, 1)
+        grid.addWidget(self.outpaint_button, 3, 0, 1, 3)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.run_button)
+        layout.addWidget(box)
+        layout.addStretch(1)
+
+    def params(self) -> InpaintParams:
+        return InpaintParams(
+            method=self.method.current(), grow=self.grow.value(), feather=self.feather.value()
+        )
+
+    def outpaint_params(self) -> OutpaintParams:
+        n = self.extend.value()
+        amounts = {side: (n if box.isChecked() else 0) for side, box in self.sides.items()}
+        method = self.method.current()
+        return OutpaintParams(method=method, feather=max(4, self.feather.value()), **amounts)
