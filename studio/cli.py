@@ -7,6 +7,7 @@ progress bar on stderr. Every error is one line on stderr and a non-zero exit st
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -15,11 +16,19 @@ from pathlib import Path
 from studio import __version__
 from studio.errors import StudioError
 
-COMMANDS = ("upscale", "inpaint", "outpaint", "models")
+COMMANDS = ("upscale", "inpaint", "outpaint", "stylize", "models")
 EXIT_ERROR = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # e.g. `studio models list | head`: the reader left, not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep Python's exit flush quiet
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in COMMANDS:
         return _run_command(args)
@@ -83,6 +92,30 @@ def _build_parser() -> argparse.ArgumentParser:
     out.add_argument("--seed", type=int, default=0)
     out.add_argument("--quiet", action="store_true")
 
+    sty = sub.add_parser("stylize", help="repaint an image in a style")
+    sty.add_argument("input")
+    sty.add_argument("output")
+    sty.add_argument(
+        "--style",
+        default="starry-night",
+        help="a style id (studio models list), a painting preset, or a picture file",
+    )
+    sty.add_argument(
+        "--mix", default=None, help="blend built-in styles, e.g. 'starry-night=0.7,copper=0.3'"
+    )
+    sty.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = full style")
+    sty.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
+    sty.add_argument("--mask", default=None, help="only where the mask is white (or opaque)")
+    sty.add_argument("--feather", type=int, default=8, help="soft mask edge, px")
+    sty.add_argument(
+        "--resolution",
+        type=int,
+        default=1024,
+        help="long side processed (stroke size follows it); 0 = full size",
+    )
+    sty.add_argument("--tile", type=int, default=None, help="tile side; 0 = never tile")
+    sty.add_argument("--quiet", action="store_true")
+
     models = sub.add_parser("models", help="list or import models")
     msub = models.add_subparsers(dest="models_command", required=True)
     lst = msub.add_parser("list", help="list the models Studio ships")
@@ -109,6 +142,8 @@ def _run_command(args: list[str]) -> int:
             return _inpaint(ns)
         if ns.command == "outpaint":
             return _outpaint(ns)
+        if ns.command == "stylize":
+            return _stylize(ns)
         if ns.command == "models" and ns.models_command == "list":
             return _models_list(ns.task)
         if ns.command == "models" and ns.models_command == "import-ncnn":
@@ -124,12 +159,24 @@ def _run_command(args: list[str]) -> int:
 
 def _models_list(task: str | None) -> int:
     from studio.models.registry import all_models
+    from studio.models.style_names import STYLES
 
     rows = all_models(task)
     width = max(len(m.id) for m in rows) if rows else 10
     for m in rows:
         scale = f"x{m.scale}" if m.task == "upscale" and m.scale > 1 else ""
         print(f"{m.id:<{width}}  {m.task:<8} {scale:<4} {m.speed_hint:<10} {m.description}")
+    if task in (None, "stylize"):
+        print("\nstyles (studio stylize --style ID):")
+        for _index, style_id, _name, description in STYLES:
+            print(f"  {style_id:<22} {description}")
+        try:
+            from studio.models.style_presets import painting_presets
+        except ImportError:
+            return 0
+        print("\npainting presets (studio stylize --style ID):")
+        for preset in painting_presets():
+            print(f"  {preset.id:<22} {preset.credit}")
     return 0
 
 
@@ -208,6 +255,43 @@ def _outpaint(ns: argparse.Namespace) -> int:
         seed=ns.seed,
     )
     image = _run_headless(JobRequest(params, loaded.pixels), quiet=ns.quiet)
+    write_image(ns.output, image, loaded.metadata)
+    return 0
+
+
+def _stylize(ns: argparse.Namespace) -> int:
+    from studio.engine.jobs import IMAGE_STYLE, JobRequest, StylizeParams
+    from studio.errors import BadInputError
+    from studio.imageio import check_writable, read_image, read_mask, write_image
+
+    check_writable(ns.output)
+    style, style_image, mix = ns.style, None, ()
+    if Path(ns.style).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"):
+        style, style_image = IMAGE_STYLE, read_image(ns.style).pixels
+    if ns.mix:
+        try:
+            mix = tuple(
+                (name.strip(), float(weight))
+                for name, weight in (part.split("=") for part in ns.mix.split(","))
+            )
+        except ValueError:
+            raise BadInputError(
+                "--mix takes name=weight pairs, e.g. starry-night=0.7,copper=0.3"
+            ) from None
+    loaded = read_image(ns.input)
+    h, w = loaded.pixels.shape[:2]
+    mask = read_mask(ns.mask, (w, h)) if ns.mask else None
+    params = StylizeParams(
+        style=style,
+        mix=mix,
+        style_image=style_image,
+        strength=ns.strength,
+        preserve_colors=ns.preserve_colors,
+        resolution=ns.resolution,
+        tile=ns.tile,
+        feather=ns.feather,
+    )
+    image = _run_headless(JobRequest(params, loaded.pixels, mask=mask), quiet=ns.quiet)
     write_image(ns.output, image, loaded.metadata)
     return 0
 

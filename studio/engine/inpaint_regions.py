@@ -85,7 +85,30 @@ def working_scale(context: Rect, max_side: int) -> float:
 
 
 def _normalised_blur(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian average of ``values`` counting only where ``weights`` > 0."""
+    """Gaussian average of ``values`` counting only where ``weights`` > 0.
+
+    Wide blurs run on a copy shrunk so that sigma is ~4 px there: the result is smooth anyway,
+    and a direct kernel hundreds of pixels wide would take seconds on a large region.
+    """
+    factor = int(sigma // 4)
+    if factor >= 2:
+        h, w = weights.shape
+        small = (max(1, w // factor), max(1, h // factor))
+        v = cv2.resize(
+            values * (weights[:, :, None] if values.ndim == 3 else weights),
+            small,
+            interpolation=cv2.INTER_AREA,
+        )
+        wt = cv2.resize(weights.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+        s = sigma / factor
+        k = int(s * 3) * 2 + 1
+        v = cv2.GaussianBlur(v, (k, k), s)
+        wt = cv2.GaussianBlur(wt, (k, k), s)
+        v = cv2.resize(v, (w, h), interpolation=cv2.INTER_LINEAR)
+        wt = cv2.resize(wt, (w, h), interpolation=cv2.INTER_LINEAR)
+        if values.ndim == 3:
+            return v / np.maximum(wt, 1e-6)[:, :, None]
+        return v / np.maximum(wt, 1e-6)
     k = int(sigma * 3) * 2 + 1
     w = cv2.GaussianBlur(weights.astype(np.float32), (k, k), sigma)
     if values.ndim == 3:

@@ -70,7 +70,30 @@ class OutpaintParams:
     task = "outpaint"
 
 
-TaskParams = UpscaleParams | InpaintParams | OutpaintParams
+IMAGE_STYLE = "image"
+
+
+@dataclass(frozen=True)
+class StylizeParams:
+    """``style``: a built-in style id, a painting preset id, or ``"image"`` (``style_image``).
+    ``mix``: (style id, weight) pairs blended inside the network (overrides ``style``).
+    ``resolution``: long side processed (0 = the image's own); ``tile``: None = only when
+    needed, 0 = never, N = tile side. ``feather``: soft mask edge in px.
+    """
+
+    style: str = "starry-night"
+    mix: tuple[tuple[str, float], ...] = ()
+    style_image: np.ndarray | None = field(default=None, compare=False, repr=False)
+    strength: float = 1.0
+    preserve_colors: bool = False
+    resolution: int = 1024
+    tile: int | None = None
+    feather: int = 8
+
+    task = "stylize"
+
+
+TaskParams = UpscaleParams | InpaintParams | OutpaintParams | StylizeParams
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,15 @@ TaskFn = Callable[[JobRequest, TaskContext], Generator[TaskEvent, None, Result]]
 
 def _task_table() -> dict[str, TaskFn]:
     from studio.engine.tasks.inpaint import run_inpaint, run_outpaint
+    from studio.engine.tasks.stylize import run_stylize
     from studio.engine.tasks.upscale import run_upscale
 
-    return {"upscale": run_upscale, "inpaint": run_inpaint, "outpaint": run_outpaint}
+    return {
+        "upscale": run_upscale,
+        "inpaint": run_inpaint,
+        "outpaint": run_outpaint,
+        "stylize": run_stylize,
+    }
 
 
 class JobRunner:

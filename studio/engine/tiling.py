@@ -42,22 +42,33 @@ class Tile:
     context: Rect
 
 
-def _split(length: int, tile: int) -> list[tuple[int, int]]:
-    """[start, end) segments of near-equal size, none longer than ``tile``."""
+def _split(length: int, tile: int, align: int = 1) -> list[tuple[int, int]]:
+    """[start, end) segments of near-equal size, none longer than ``tile``; inner edges are
+    multiples of ``align`` (networks that downsample need tiles on their stride grid)."""
+    tile = max(align, tile // align * align)
     n = max(1, math.ceil(length / tile))
-    edges = [round(i * length / n) for i in range(n + 1)]
-    return [(edges[i], edges[i + 1]) for i in range(n)]
+    edges = [min(length, round(i * length / n / align) * align) for i in range(n)] + [length]
+    edges = sorted(set(edges))
+    return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
 
 
-def plan_tiles(width: int, height: int, tile: int, pad: int, blend: int = 0) -> list[Tile]:
-    """Tiles in raster order. ``tile <= 0`` means one tile for the whole image."""
+def plan_tiles(
+    width: int, height: int, tile: int, pad: int, blend: int = 0, align: int = 1
+) -> list[Tile]:
+    """Tiles in raster order. ``tile <= 0`` means one tile for the whole image.
+
+    With ``align`` > 1, core edges, ``pad`` and ``blend`` are multiples of it, so every
+    context starts on the alignment grid (or at the image edge).
+    """
     bounds = Rect.from_size(width, height)
     if tile <= 0:
         return [Tile(0, bounds, bounds, bounds)]
+    pad = -(-pad // align) * align
+    blend = -(-blend // (2 * align)) * 2 * align if blend else 0
     tiles = []
     half = blend // 2
-    for y0, y1 in _split(height, tile):
-        for x0, x1 in _split(width, tile):
+    for y0, y1 in _split(height, tile, align):
+        for x0, x1 in _split(width, tile, align):
             core = Rect.from_edges(x0, y0, x1, y1)
             footprint = Rect.from_edges(
                 x0 - half, y0 - half, x1 + (blend - half), y1 + (blend - half)
@@ -110,6 +121,7 @@ def run_tiled(
     quantize: Callable[[np.ndarray], np.ndarray] | None = None,
     out_dtype: np.dtype | type = np.float32,
     stage: str = "tiles",
+    align: int = 1,
 ) -> Generator[Progress | Partial, None, np.ndarray]:
     """Run ``fn`` over tiles of ``image`` (HxWxC float32), yielding progress and finished tiles.
 
@@ -133,6 +145,7 @@ def run_tiled(
                     quantize,
                     out_dtype,
                     stage,
+                    align,
                 )
             )
         except Exception as exc:
@@ -150,13 +163,13 @@ def run_tiled(
 
 
 def _run_once(
-    image, fn, scale, tile, pad, cancel, blend, out_channels, quantize, out_dtype, stage
+    image, fn, scale, tile, pad, cancel, blend, out_channels, quantize, out_dtype, stage, align
 ) -> Generator[Progress | Partial, None, np.ndarray]:
     h, w, c = image.shape
     c_out = out_channels or c
     if tile > 0:
         blend = min(blend, tile // 2)
-    tiles = plan_tiles(w, h, tile, pad, blend)
+    tiles = plan_tiles(w, h, tile, pad, blend, align)
     out_size = (w * scale, h * scale)
     if blend > 0 and len(tiles) > 1:
         acc = np.zeros((h * scale, w * scale, c_out), np.float32)

@@ -304,10 +304,49 @@ CLASSICAL_INPAINTERS = (
     ),
 )
 
+STYLE_MODELS = (
+    ModelSpec(
+        id="style-multistyle26",
+        name="26 built-in styles",
+        task="stylize",
+        arch="style_cin",
+        description="One network holding 26 styles (blendable); see the style list below.",
+        files=(
+            ModelFile(
+                "style-multistyle26.safetensors",
+                "5b65801956c7acfe272f8827ab7fb47c387e0631948ca1aaff18c9774e8d36d9",
+            ),
+        ),
+        speed_hint="~0.5 s/MP",
+        license="Apache-2.0",
+    ),
+    ModelSpec(
+        id="style-arbitrary",
+        name="Any picture as a style",
+        task="stylize",
+        arch="style_cin",
+        description="Magenta's arbitrary style transfer: a style predictor and a transfer "
+        "network; painting presets and your own pictures.",
+        files=(
+            ModelFile(
+                "style-arbitrary-predict.safetensors",
+                "b44efe31b2695bf9f74d3064cf6a8c739d1ce3f79165a76257bf4633197916a0",
+            ),
+            ModelFile(
+                "style-arbitrary-transform.safetensors",
+                "bf540e115d1c61a238588cd130a3fae8a2c789eb7e4afa89b16527c310ac2fa9",
+            ),
+        ),
+        speed_hint="~0.5 s/MP",
+        license="Apache-2.0",
+    ),
+)
+
 MODELS: tuple[ModelSpec, ...] = (
     *CLASSICAL_UPSCALERS,
     *NEURAL_UPSCALERS,
     *CLASSICAL_INPAINTERS,
+    *STYLE_MODELS,
 )
 
 _BY_ID = {spec.id: spec for spec in MODELS}

@@ -36,9 +36,11 @@ from studio.ui.panels.history import HistoryPanel
 from studio.ui.panels.inpaint import InpaintPanel
 from studio.ui.panels.layers import LayersPanel
 from studio.ui.panels.mask import MaskPanel
+from studio.ui.panels.stylize import StylizePanel
 from studio.ui.panels.tool_options import ToolOptionsPanel
 from studio.ui.panels.upscale import UpscalePanel
 from studio.ui.staging import StagingBar
+from studio.ui.task_runs import TaskRunsMixin
 from studio.ui.tools import ToolBox
 from studio.ui.window_commands import DocumentCommands
 
@@ -47,7 +49,7 @@ EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp);;TIFF (*.tif *.
 MASK_FILTER = "PNG (*.png);;Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp)"
 
 
-class MainWindow(DocumentCommands, QMainWindow):
+class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
     def __init__(self, engine: EngineThread, settings: Settings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Studio")
@@ -119,6 +121,8 @@ class MainWindow(DocumentCommands, QMainWindow):
         self.upscale_dock = self.add_task_panel("Upscale", self.upscale_panel)
         self.inpaint_panel = InpaintPanel()
         self.add_task_panel("Inpaint", self.inpaint_panel)
+        self.stylize_panel = StylizePanel()
+        self.add_task_panel("Stylize", self.stylize_panel)
 
     def add_task_panel(self, title: str, widget: QWidget) -> QDockWidget:
         """Add a feature panel as a tab of the "Tasks" dock (created on first use)."""
@@ -149,6 +153,7 @@ class MainWindow(DocumentCommands, QMainWindow):
         self.upscale_panel.run_requested.connect(self.run_upscale)
         self.inpaint_panel.run_requested.connect(self.run_inpaint)
         self.inpaint_panel.outpaint_requested.connect(self.run_outpaint)
+        self.stylize_panel.run_requested.connect(self.run_stylize)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
         self.canvas.cursor_moved.connect(lambda x, y: self.position_label.setText(f"{x}, {y}"))
         self.canvas.original_held.connect(self.compare.hold)
@@ -316,27 +321,6 @@ class MainWindow(DocumentCommands, QMainWindow):
         self._save_timer.stop()
         self.settings.save()
         event.accept()
-
-    def run_upscale(self, params) -> None:
-        if doc := self._doc_ready():
-            self.controller.submit(params, doc.composite())
-
-    def run_inpaint(self, params) -> None:
-        doc = self._doc_ready()
-        if doc is None:
-            return
-        if not (doc.mask >= 0.5).any():
-            self.show_error(
-                "Nothing to fill",
-                "Paint a mask over what should be filled first "
-                "(M picks the mask brush; the selection tools work too).",
-            )
-            return
-        self.controller.submit(params, doc.composite(), mask=doc.mask.copy())
-
-    def run_outpaint(self, params) -> None:
-        if doc := self._doc_ready():
-            self.controller.submit(params, doc.composite())
 
     # -- staging -----------------------------------------------------------------------------------
     def accept_result(self) -> None:

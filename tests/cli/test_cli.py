@@ -28,10 +28,11 @@ def test_version_through_the_real_entry_point() -> None:
     assert out.returncode == 0 and out.stdout.strip() == f"studio {__version__}"
 
 
-def test_models_list_names_the_upscalers(capsys) -> None:
+def test_models_list_names_the_models_and_styles(capsys) -> None:
     assert main(["models", "list"]) == 0
-    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert "lanczos" in names and "bicubic" in names
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert {"lanczos", "bicubic", "realesrgan-x4plus", "patchmatch"} <= set(names)
+    assert {"starry-night", "copper"} <= set(names), "style names are listed"
 
 
 @pytest.mark.parametrize("tile", ["0", "32"])
@@ -156,3 +157,39 @@ def test_mask_from_png_alpha_and_wrong_size(tmp_path: Path, photo_png: Path, cap
         main(["inpaint", str(photo_png), str(tmp_path / "small.png"), str(tmp_path / "o.png")]) == 1
     )
     assert "must be the same size" in capsys.readouterr().err
+
+
+def test_stylize_command_with_mix_mask_and_picture(tmp_path: Path, photo_png: Path, photo) -> None:
+    out = tmp_path / "styled.png"
+    assert (
+        main(["stylize", str(photo_png), str(out), "--mix", "copper=0.5,crimson=0.5", "--quiet"])
+        == 0
+    )
+    assert np.abs(np.asarray(Image.open(out)).astype(int) - photo).mean() > 10
+    mask = np.zeros(photo.shape[:2], np.uint8)
+    mask[:, :40] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    assert (
+        main(
+            [
+                "stylize",
+                str(photo_png),
+                str(out),
+                "--style",
+                str(photo_png),
+                "--mask",
+                str(tmp_path / "m.png"),
+                "--feather",
+                "0",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    styled = np.asarray(Image.open(out))
+    np.testing.assert_array_equal(styled[:, 40:], photo[:, 40:])
+
+
+def test_stylize_bad_mix_is_one_line(tmp_path: Path, photo_png: Path, capsys) -> None:
+    assert main(["stylize", str(photo_png), str(tmp_path / "o.png"), "--mix", "copper"]) == 1
+    assert "name=weight" in capsys.readouterr().err

@@ -164,7 +164,7 @@ def test_committed_checkpoint_upsamples(name: str, arch: str, scale: int) -> Non
 def test_sha256sums_match_committed_checkpoints() -> None:
     lines = (CHECKPOINTS / "SHA256SUMS").read_text().splitlines()
     sums = dict(reversed(line.split(maxsplit=1)) for line in lines if line.strip())
-    files = {p.name for p in CHECKPOINTS.glob("*.safetensors")}
+    files = {p.name for p in CHECKPOINTS.iterdir() if p.suffix in (".safetensors", ".onnx")}
     assert set(sums) == files
     assert {f"{n}.safetensors" for n, _, _ in COMMITTED} <= files
     for fname, digest in sums.items():
