@@ -88,6 +88,9 @@ def _build_parser() -> argparse.ArgumentParser:
     out.add_argument("--method", default="patchmatch")
     for side in ("left", "right", "top", "bottom"):
         out.add_argument(f"--{side}", type=int, default=0, help=f"pixels to add on the {side}")
+    out.add_argument(
+        "--aspect", default=None, help="extend evenly to this aspect ratio instead, e.g. 16:9"
+    )
     out.add_argument("--feather", type=int, default=8)
     out.add_argument("--seed", type=int, default=0)
     out.add_argument("--quiet", action="store_true")

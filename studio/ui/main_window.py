@@ -276,6 +276,7 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
             return
         name = Path(doc.info.path).name if doc.info.path else "Untitled"
         star = "*" if doc.is_modified else ""
+        self.upscale_panel.set_image_size(doc.width, doc.height)
         self.setWindowTitle(f"{star}{name} — {doc.width}×{doc.height} — Studio")
         self.actions["undo"].setText(f"&Undo {doc.history.undo_name() or ''}".rstrip())
         self.actions["redo"].setText(f"&Redo {doc.history.redo_name() or ''}".rstrip())

@@ -25,8 +25,15 @@ class TaskRunsMixin:
             return
         self.controller.submit(params, doc.composite(), mask=doc.mask.copy())
 
-    def run_outpaint(self, params) -> None:
+    def run_outpaint(self, panel) -> None:
         if doc := self._doc_ready():
+            params = panel.outpaint_params((doc.width, doc.height))
+            if not any((params.left, params.right, params.top, params.bottom)):
+                self.show_error(
+                    "Nothing to extend",
+                    "Tick a side, or pick an aspect ratio the image does not have yet.",
+                )
+                return
             self.controller.submit(params, doc.composite())
 
     def run_stylize(self, params, only_in_mask: bool) -> None:

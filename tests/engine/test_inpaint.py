@@ -149,3 +149,15 @@ def test_outpaint_extends_and_keeps_the_original(runner, photo) -> None:
 def test_outpaint_rejects_nothing_to_do(runner, photo) -> None:
     out = list(runner.run(JobRequest(OutpaintParams("telea"), photo)))[-1]
     assert isinstance(out, JobFailed) and "at least one side" in out.message
+
+
+@pytest.mark.parametrize(("size", "aspect", "expected"), [
+    ((100, 100), "16:9", {"left": 39, "right": 39, "top": 0, "bottom": 0}),
+    ((160, 90), "1:1", {"left": 0, "right": 0, "top": 35, "bottom": 35}),
+    ((101, 100), "2/1", {"left": 49, "right": 50, "top": 0, "bottom": 0}),
+])
+def test_margins_for_an_aspect_ratio(size, aspect, expected) -> None:
+    from studio.engine.tasks.inpaint import margins_for_aspect, parse_aspect
+
+    margins = margins_for_aspect(*size, parse_aspect(aspect))
+    assert margins == expected

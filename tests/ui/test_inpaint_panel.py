@@ -72,3 +72,15 @@ def test_own_weights_appear_in_the_method_list(win, tmp_path) -> None:
     assert picker.current().endswith("big-lama.safetensors")
     assert "Your weights" in picker.description.text()
     assert win.inpaint_panel.params().method == picker.current()
+
+
+def test_outpaint_to_an_aspect_ratio(qtbot, win) -> None:
+    panel = win.inpaint_panel
+    panel.method.select("telea")
+    panel.aspect.setCurrentIndex(panel.aspect.findData("16:9"))
+    params = panel.outpaint_params((128, 96))
+    assert (params.left, params.right, params.top, params.bottom) == (21, 22, 0, 0)
+    panel.outpaint_button.click()
+    finished(qtbot, win)
+    win.accept_result()
+    assert (win.document.width, win.document.height) == (171, 96)

@@ -162,3 +162,15 @@ def test_upscale_description_says_the_speed_once() -> None:
     panel = UpscalePanel()
     assert panel.description.text().lower().count("instant") == 1
     panel.deleteLater()
+
+
+def test_upscale_panel_estimates_before_running(win) -> None:
+    panel = win.upscale_panel
+    panel.model.select("lanczos")
+    panel.scale.setValue(4.0)
+    assert "512x384" in panel.estimate.text() and panel.run_button.isEnabled()
+    panel.scale.setValue(16.0)
+    # the 128x96 photo x16 still fits: 2048x1536
+    assert "2048x1536" in panel.estimate.text()
+    panel.set_image_size(20000, 20000)  # x16 would be 320000 px wide
+    assert "the limit is" in panel.estimate.text() and not panel.run_button.isEnabled()

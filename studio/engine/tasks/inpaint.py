@@ -156,6 +156,28 @@ def run_inpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
     return Result(out, Rect(0, 0, w, h), {"method": params.method})
 
 
+def margins_for_aspect(width: int, height: int, aspect: float) -> dict[str, int]:
+    """Margins that extend ``width`` x ``height`` to ``aspect`` (w/h), split evenly."""
+    if aspect <= 0:
+        raise BadInputError("the aspect ratio must be positive, e.g. 16:9")
+    if width / height < aspect:
+        extra = round(height * aspect) - width
+        return {"left": extra // 2, "right": extra - extra // 2, "top": 0, "bottom": 0}
+    extra = round(width / aspect) - height
+    return {"left": 0, "right": 0, "top": extra // 2, "bottom": extra - extra // 2}
+
+
+def parse_aspect(text: str) -> float:
+    """'16:9', '16/9' or '1.78' -> 1.777..."""
+    try:
+        if ":" in text or "/" in text:
+            w, h = text.replace("/", ":").split(":")
+            return float(w) / float(h)
+        return float(text)
+    except (ValueError, ZeroDivisionError):
+        raise BadInputError(f"'{text}' is not an aspect ratio (use e.g. 16:9)") from None
+
+
 def run_outpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, None, Result]:
     p: OutpaintParams = request.params
     sides = (p.left, p.right, p.top, p.bottom)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.engine.jobs import InpaintParams, OutpaintParams
+from studio.engine.tasks.inpaint import margins_for_aspect, parse_aspect
 from studio.ui.panels.model_picker import ModelPicker
 
 
@@ -27,7 +29,8 @@ def _spin(lo: int, hi: int, value: int, suffix: str = " px") -> QSpinBox:
 
 
 class InpaintPanel(QWidget):
-    """Emits ``run_requested(InpaintParams)`` and ``outpaint_requested(OutpaintParams)``."""
+    """Emits ``run_requested(InpaintParams)``, and ``outpaint_requested(panel)`` (the window
+    supplies the image size for aspect-ratio margins via :meth:`outpaint_params`)."""
 
     run_requested = Signal(object)
     outpaint_requested = Signal(object)
@@ -53,10 +56,11 @@ class InpaintPanel(QWidget):
             side: QCheckBox(side.capitalize()) for side in ("left", "right", "top", "bottom")
         }
         self.sides["right"].setChecked(True)
+        self.aspect = QComboBox()
+        for label in ("The ticked sides", "1:1", "4:3", "3:2", "16:9", "3:4", "2:3", "9:16"):
+            self.aspect.addItem(label if ":" not in label else f"To {label}", label)
         self.outpaint_button = QPushButton("Extend canvas")
-        self.outpaint_button.clicked.connect(
-            lambda: self.outpaint_requested.emit(self.outpaint_params())
-        )
+        self.outpaint_button.clicked.connect(lambda: self.outpaint_requested.emit(self))
         box = QGroupBox("Outpaint")
         grid = QGridLayout(box)
         grid.addWidget(self.sides["top"], 0, 1)
@@ -64,7 +68,8 @@ class InpaintPanel(QWidget):
         grid.addWidget(self.extend, 1, 1)
         grid.addWidget(self.sides["right"], 1, 2)
         grid.addWidget(self.sides["bottom"], 2, 1)
-        grid.addWidget(self.outpaint_button, 3, 0, 1, 3)
+        grid.addWidget(self.aspect, 3, 0, 1, 3)
+        grid.addWidget(self.outpaint_button, 4, 0, 1, 3)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -77,8 +82,12 @@ class InpaintPanel(QWidget):
             method=self.method.current(), grow=self.grow.value(), feather=self.feather.value()
         )
 
-    def outpaint_params(self) -> OutpaintParams:
+    def outpaint_params(self, size: tuple[int, int] | None = None) -> OutpaintParams:
+        """Margins from the ticked sides, or from the aspect ratio and the image ``size``."""
         n = self.extend.value()
         amounts = {side: (n if box.isChecked() else 0) for side, box in self.sides.items()}
+        aspect = self.aspect.currentData()
+        if ":" in aspect and size is not None:
+            amounts = margins_for_aspect(*size, parse_aspect(aspect))
         method = self.method.current()
         return OutpaintParams(method=method, feather=max(4, self.feather.value()), **amounts)

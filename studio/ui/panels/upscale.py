@@ -7,13 +7,17 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QLabel,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from studio.engine.device import choose_device, describe
 from studio.engine.jobs import UpscaleParams
-from studio.models.registry import all_models
+from studio.engine.tasks.upscale import plan_upscale
+from studio.errors import StudioError
+from studio.models.registry import all_models, get_model
 from studio.ui.panels.model_picker import ModelPicker
 
 TILE_CHOICES = (
@@ -43,6 +47,10 @@ class UpscalePanel(QWidget):
         self.tile = QComboBox()
         for label, value in TILE_CHOICES:
             self.tile.addItem(label, value)
+        self.estimate = QLabel()
+        self.estimate.setWordWrap(True)
+        self._image_size: tuple[int, int] | None = None
+        self._budget = describe(choose_device()).memory_budget
         self.run_button = QPushButton("Upscale")
         self.run_button.clicked.connect(lambda: self.run_requested.emit(self.params()))
         form = QFormLayout()
@@ -52,9 +60,39 @@ class UpscalePanel(QWidget):
         form.addRow("Tiles", self.tile)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.estimate)
         layout.addWidget(self.run_button)
         layout.addStretch(1)
         self.model.changed.connect(self._suggest_scale)
+        self.model.changed.connect(self.update_estimate)
+        self.scale.valueChanged.connect(self.update_estimate)
+        self.tile.currentIndexChanged.connect(self.update_estimate)
+
+    def set_image_size(self, width: int, height: int) -> None:
+        """The size of the image an upscale would start from (for the estimate)."""
+        self._image_size = (width, height)
+        self.update_estimate()
+
+    def update_estimate(self, *_args) -> None:
+        """Output size, memory and time before running; Run is disabled when it cannot fit."""
+        if self._image_size is None:
+            self.estimate.setText("")
+            return
+        try:
+            spec = get_model(self.model.current(), "upscale")
+        except StudioError:  # the artist's own weights: known only once loaded
+            self.estimate.setText("Estimate after the weights are loaded.")
+            self.run_button.setEnabled(True)
+            return
+        try:
+            plan = plan_upscale(spec, *self._image_size, self.params(), self._budget)
+        except StudioError as exc:
+            self.estimate.setText(str(exc))
+            self.run_button.setEnabled(False)
+            return
+        fits = plan.memory_bytes <= 2 * self._budget
+        self.estimate.setText(("Result: " if fits else "Too large: ") + plan.summary())
+        self.run_button.setEnabled(fits)
 
     def _suggest_scale(self, model_id: str) -> None:
         spec = next((m for m in all_models("upscale") if m.id == model_id), None)
