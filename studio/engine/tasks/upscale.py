@@ -43,10 +43,10 @@ class UpscalePlan:
 
     def summary(self) -> str:
         mp = self.out_width * self.out_height / 1e6
-        return (
-            f"{self.out_width}x{self.out_height} ({mp:.1f} MP), about "
-            f"{self.memory_bytes / 2**30:.1f} GiB, ~{self.seconds:.0f} s"
-        )
+        mem = self.memory_bytes
+        memory = f"{mem / 2**30:.1f} GiB" if mem >= 2**30 else f"{max(1, mem // 2**20)} MiB"
+        time = f"~{self.seconds:.0f} s" if self.seconds >= 1 else "under a second"
+        return f"{self.out_width}x{self.out_height} ({mp:.1f} MP), about {memory}, {time}"
 
 
 def output_size(width: int, height: int, params: UpscaleParams) -> tuple[int, int]:
