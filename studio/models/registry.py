@@ -34,6 +34,44 @@ CLASSICAL_UPSCALERS = (
 
 NEURAL_UPSCALERS = (
     ModelSpec(
+        id="studio-photo-x2",
+        name="Studio photo x2",
+        task="upscale",
+        arch="srvgg",
+        description="Our own fast photo upscaler (79k parameters): +2.0 dB over bicubic on our "
+        "validation photos, sharper than waifu2x photo at a fraction of its time.",
+        files=(
+            ModelFile(
+                "studio-photo-x2.safetensors",
+                "bc3d6a2859c22ad21dc22da6ad1b1dae31baf790b948249ee24c11a44ade6586",
+            ),
+        ),
+        scale=2,
+        bytes_per_px=1500,
+        mpx_per_s=2.0,
+        speed_hint="fast",
+        license="MIT",
+    ),
+    ModelSpec(
+        id="studio-photo-x4",
+        name="Studio photo x4",
+        task="upscale",
+        arch="srvgg",
+        description="Our own fast photo upscaler (89k parameters): +1.2 dB over bicubic; "
+        "faithful rather than invented detail.",
+        files=(
+            ModelFile(
+                "studio-photo-x4.safetensors",
+                "8bdd766cea164fa75e309e727f2f6b74302dfa8260ae2bc449bf6f817c743cf9",
+            ),
+        ),
+        scale=4,
+        bytes_per_px=2500,
+        mpx_per_s=2.0,
+        speed_hint="fast",
+        license="MIT",
+    ),
+    ModelSpec(
         id="realesrgan-x4plus",
         name="Real-ESRGAN x4plus",
         task="upscale",
