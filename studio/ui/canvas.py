@@ -186,12 +186,12 @@ class CanvasView(QGraphicsView):
         self.mask_item.setVisible(visible)
 
     # -- preview overlay --------------------------------------------------------------------------
-    def show_preview(self, image: QImage, display_rect: QRectF) -> None:
-        """Overlay ``image`` stretched over ``display_rect`` (document coordinates)."""
+    def show_preview(self, image: QImage, display_rect: QRectF, blank: bool = False) -> None:
+        """Overlay ``image`` stretched over ``display_rect`` (document coordinates); ``blank``:
+        still transparent, to be filled through :meth:`update_preview`."""
         self.preview_item.set_image(
-            image, (round(display_rect.width()), round(display_rect.height()))
+            image, (round(display_rect.width()), round(display_rect.height())), blank=blank
         )
-        self.preview_item.empty = False  # the caller's image has (or will get) content
         self.preview_item.setPos(display_rect.topLeft())
         self.preview_item.setVisible(True)
 

@@ -117,12 +117,10 @@ class CompareView(QObject):
         if original is None:
             return False
         if self._loaded_for != id(original):
-            self.item.set_image(numpy_to_qimage(original), (doc.width, doc.height))
-            self.item.empty = False
+            self.item.set_image(numpy_to_qimage(original), (doc.width, doc.height), blank=False)
             self._loaded_for = id(original)
         elif self.item.display_size != (doc.width, doc.height):
-            self.item.set_image(self.item.image, (doc.width, doc.height))
-            self.item.empty = False
+            self.item.set_image(self.item.image, (doc.width, doc.height), blank=False)
         return True
 
     # -- modes -------------------------------------------------------------------------------

@@ -79,6 +79,7 @@ class JobController(QObject):
         self.last_request: JobRequest | None = None
         self.as_new_layer = True  # where results land on Accept (the artist's choice)
         self._preview: QImage | None = None
+        self._final_area = 0  # pixels of the preview drawn from final tiles
         self.dropped = 0  # messages ignored because their job is no longer active
         engine.message.connect(self.on_message)
 
@@ -193,8 +194,11 @@ class JobController(QObject):
         w, h = msg.out_size
         if self._preview is None or (self._preview.width(), self._preview.height()) != (w, h):
             self._preview = blank_canvas_image(w, h)
-            self.canvas.show_preview(self._preview, self._display_rect())
+            self._final_area = 0
+            self.canvas.show_preview(self._preview, self._display_rect(), blank=True)
         write_region(self._preview, msg.rect.x, msg.rect.y, msg.pixels[:, :, :4])
+        if msg.final:  # final tiles partition the output: their areas add up to it
+            self._final_area += msg.rect.area
         self.canvas.update_preview(QRectF(msg.rect.x, msg.rect.y, msg.rect.w, msg.rect.h))
 
     def _finish(self, msg: JobFinished) -> None:
@@ -202,9 +206,15 @@ class JobController(QObject):
         if image.dtype != np.uint8:  # the canvas is 8-bit
             image = (image.astype(np.uint32) * 255 // np.iinfo(image.dtype).max).astype(np.uint8)
         h, w = image.shape[:2]
-        self._preview = blank_canvas_image(w, h)
-        write_region(self._preview, 0, 0, image)
-        self.canvas.show_preview(self._preview, self._display_rect())
+        shown = (
+            self._preview is not None
+            and (self._preview.width(), self._preview.height()) == (w, h)
+            and self._final_area >= w * h
+        )
+        if not shown:  # redrawing a result the final tiles already showed would stall the UI
+            self._preview = blank_canvas_image(w, h)
+            write_region(self._preview, 0, 0, image)
+            self.canvas.show_preview(self._preview, self._display_rect())
         self.staged = StagedResult(self.active, image, dict(msg.info))
         self._end_job(
             f"done in {msg.timings.get('total_s', 0):.1f} s — Enter to accept, Esc to discard"

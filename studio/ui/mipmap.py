@@ -72,16 +72,24 @@ class MipImageItem(QGraphicsItem):
         self.empty = True
         self._levels: list[QImage] = []  # level k (k >= 1) at index k - 1
         self._dirty: list[Rect] = []  # per level, in level-0 pixel coordinates
+        #: where the image may hold pixels (level-0 coordinates); new levels only downsample
+        #: this part, so a large, mostly blank preview does not stall its first paint
+        self._content = Rect(0, 0, image.width(), image.height())
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
         self.setCacheMode(QGraphicsItem.CacheMode.NoCache)
         self.last_level = 0  # the level the last paint used (tests and the benchmark read it)
 
     # -- content -----------------------------------------------------------------------------
-    def set_image(self, image: QImage, display_size: tuple[int, int] | None = None) -> None:
+    def set_image(
+        self, image: QImage, display_size: tuple[int, int] | None = None, blank: bool = True
+    ) -> None:
+        """Show ``image``; ``blank`` means fully transparent until :meth:`mark_dirty` says
+        otherwise (the usual case: a fresh canvas or preview filled in afterwards)."""
         self.prepareGeometryChange()
         self.image = image
         self.display_size = display_size or (image.width(), image.height())
-        self.empty = True
+        self.empty = blank
+        self._content = Rect(0, 0, 0, 0) if blank else Rect(0, 0, image.width(), image.height())
         self._levels.clear()
         self._dirty.clear()
         self.update()
@@ -92,6 +100,7 @@ class MipImageItem(QGraphicsItem):
         if rect.is_empty():
             return
         self.empty = False
+        self._content = self._content.union(rect)
         self._dirty = [d.union(rect) for d in self._dirty]
         sx, sy = self._ratio()
         self.update(QRectF(rect.x / sx, rect.y / sy, rect.w / sx, rect.h / sy))
@@ -112,11 +121,16 @@ class MipImageItem(QGraphicsItem):
         """Level ``k`` (0 = the image itself), built or brought up to date as needed."""
         if k <= 0:
             return self.image
-        while len(self._levels) < k:  # build missing levels whole, from the one below
+        while len(self._levels) < k:  # build missing levels from the one below
             below = self.level_image(len(self._levels))
             w, h = (below.width() + 1) // 2, (below.height() + 1) // 2
             level = blank_canvas_image(w, h)
-            downsample_into(image_view(below), image_view(level), Rect(0, 0, w, h))
+            f = 1 << (len(self._levels) + 1)
+            c = self._content
+            box = Rect.from_edges(c.x // f, c.y // f, -(-c.right // f), -(-c.bottom // f))
+            box = box.intersect(Rect(0, 0, w, h))
+            if not box.is_empty():
+                downsample_into(image_view(below), image_view(level), box)
             self._levels.append(level)
             self._dirty.append(Rect(0, 0, 0, 0))
         dirty = self._dirty[k - 1]

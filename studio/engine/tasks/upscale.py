@@ -194,6 +194,12 @@ def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
         alpha = image[:, :, 3:4].astype(np.float32) / maxval
         alpha = quantize(classical.resize(alpha, plan.out_width, plan.out_height, "lanczos"))
         out = np.concatenate([out, alpha], axis=2)
+        yield Partial(
+            Rect(0, 0, plan.out_width, plan.out_height),
+            out,
+            (plan.out_width, plan.out_height),
+            True,
+        )
     info = {"model": spec.id, "scale": plan.out_width / w, "plan": plan.summary()}
     return Result(out, Rect(0, 0, plan.out_width, plan.out_height), info)
 
