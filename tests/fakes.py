@@ -57,3 +57,16 @@ def make_fake_task(gates: Gates):
         return Result(request.image.copy(), Rect(0, 0, w, h), {"tiles": p.tiles})
 
     return fake_task
+
+
+def wait_finished(qtbot, window, timeout: int = 30000):
+    """Block until ``window``'s controller has applied a JobFinished; returns the message."""
+    from studio.engine.messages import JobFinished
+
+    with qtbot.waitSignal(
+        window.controller.applied,
+        timeout=timeout,
+        check_params_cb=lambda m: isinstance(m, JobFinished),
+    ) as blocker:
+        pass
+    return blocker.args[0]

@@ -14,6 +14,21 @@ import torch.nn.functional as F
 from studio.models.arch import LoadedModel
 
 
+def to_padded_nchw(image: np.ndarray, multiple: int, fill: float | None = None) -> torch.Tensor:
+    """HxWxC numpy -> 1xCxH'xW' tensor, padded right/bottom up to a multiple of ``multiple``:
+    reflected (replicated when too small to reflect), or constant ``fill`` when given."""
+    h, w = image.shape[:2]
+    x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+    multiple = max(1, multiple)
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    if pad_h or pad_w:
+        if fill is not None:
+            return F.pad(x, (0, pad_w, 0, pad_h), value=fill)
+        mode = "reflect" if h > pad_h and w > pad_w else "replicate"
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    return x
+
+
 class ImageModel:
     """Runs a :class:`LoadedModel` on ``device`` with weights and activations in ``dtype``.
 
@@ -38,13 +53,8 @@ class ImageModel:
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         h, w = tile.shape[:2]
-        x = torch.from_numpy(np.ascontiguousarray(tile.transpose(2, 0, 1)))[None]
+        x = to_padded_nchw(tile, self.loaded.size_multiple)
         x = x.to(device=self.device, dtype=self.dtype)
-        m = self.loaded.size_multiple
-        pad_h, pad_w = (-h) % m, (-w) % m
-        if pad_h or pad_w:
-            mode = "reflect" if h > pad_h and w > pad_w else "replicate"
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         s = self.loaded.scale
@@ -73,14 +83,8 @@ class InpaintModel:
 
     def __call__(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
-        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
-        m = torch.from_numpy(np.ascontiguousarray(hole, dtype=np.float32))[None, None]
-        mult = max(1, self.loaded.size_multiple)
-        pad_h, pad_w = (-h) % mult, (-w) % mult
-        if pad_h or pad_w:
-            mode = "reflect" if h > pad_h and w > pad_w else "replicate"
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-            m = F.pad(m, (0, pad_w, 0, pad_h), value=0.0)
+        x = to_padded_nchw(image, self.loaded.size_multiple)
+        m = to_padded_nchw(hole[:, :, None].astype(np.float32), self.loaded.size_multiple, 0.0)
         x = x.to(device=self.device, dtype=self.dtype)
         m = m.to(device=self.device, dtype=self.dtype)
         with torch.inference_mode():

@@ -6,17 +6,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from studio.engine.messages import JobFinished
-
-
-def finished(qtbot, win, timeout: int = 20000) -> JobFinished:
-    with qtbot.waitSignal(
-        win.controller.applied,
-        timeout=timeout,
-        check_params_cb=lambda m: isinstance(m, JobFinished),
-    ) as blocker:
-        pass
-    return blocker.args[0]
+from fakes import wait_finished
 
 
 def test_fill_mask_lands_only_the_masked_pixels_as_one_step(qtbot, win, photo) -> None:
@@ -30,7 +20,7 @@ def test_fill_mask_lands_only_the_masked_pixels_as_one_step(qtbot, win, photo) -
     panel.feather.setValue(0)
     steps = doc.history.position
     qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
-    finished(qtbot, win)
+    wait_finished(qtbot, win)
     win.accept_result()
     assert doc.history.position == steps + 1
     assert doc.history.undo_name() == "Inpaint result"
@@ -56,7 +46,7 @@ def test_outpaint_grows_every_layer_and_adds_the_fill_on_top(qtbot, win, photo) 
     for side, box in panel.sides.items():
         box.setChecked(side in ("left", "bottom"))
     panel.outpaint_button.click()
-    finished(qtbot, win)
+    wait_finished(qtbot, win)
     win.accept_result()
     assert (doc.width, doc.height) == (152, 120)
     assert [layer.name for layer in doc.layers][-1] == "Outpaint"
@@ -81,6 +71,6 @@ def test_outpaint_to_an_aspect_ratio(qtbot, win) -> None:
     params = panel.outpaint_params((128, 96))
     assert (params.left, params.right, params.top, params.bottom) == (21, 22, 0, 0)
     panel.outpaint_button.click()
-    finished(qtbot, win)
+    wait_finished(qtbot, win)
     win.accept_result()
     assert (win.document.width, win.document.height) == (171, 96)

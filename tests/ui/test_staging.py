@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from studio.engine.messages import JobFinished
+from fakes import wait_finished
 from studio.settings import Settings
 from studio.ui.main_window import MainWindow
 from studio.ui.panels.model_picker import describe
@@ -16,20 +16,10 @@ from studio.ui.panels.upscale import UpscalePanel
 GREEN = (0, 255, 0)
 
 
-def finished(qtbot, win, timeout: int = 15000) -> JobFinished:
-    with qtbot.waitSignal(
-        win.controller.applied,
-        timeout=timeout,
-        check_params_cb=lambda m: isinstance(m, JobFinished),
-    ) as blocker:
-        pass
-    return blocker.args[0]
-
-
 def test_a_result_lands_as_a_new_layer_by_default(qtbot, win, pointer, stamp, photo) -> None:
     doc = win.document
     win.controller.submit(stamp(rect=(10, 20, 30, 15), color=GREEN), doc.composite())
-    finished(qtbot, win)
+    wait_finished(qtbot, win)
     at = pointer.at(20, 25)
     assert tuple(pointer.rendered()[at.y(), at.x(), :3]) == GREEN, "the preview is on screen"
     assert tuple(doc.composite()[25, 20, :3]) == tuple(photo[25, 20]), "but not applied yet"
@@ -56,7 +46,7 @@ def test_a_result_lands_as_a_new_layer_by_default(qtbot, win, pointer, stamp, ph
 def test_merge_is_chosen_remembered_and_applied(qtbot, win, stamp, photo, studio_home) -> None:
     doc = win.document
     win.controller.submit(stamp(rect=(0, 0, 8, 8)), doc.composite())
-    finished(qtbot, win)
+    wait_finished(qtbot, win)
     win.staging.landing.setCurrentIndex(win.staging.landing.findData(False))
     win.accept_result()
     assert len(doc.layers) == 1 and (doc.layers[0].pixels[:8, :8, :3] == GREEN).all()
@@ -79,7 +69,7 @@ def test_painting_while_a_job_runs_lands_the_result_as_a_new_layer(
     pointer.drag([(10, 10), (50, 10)])  # the canvas is not blocked by the job
     assert tuple(doc.active_layer.pixels[10, 30, :3]) == (255, 0, 0)
     gates.release_all()
-    finished(qtbot, win)
+    wait_finished(qtbot, win)
     messages = []
     win.controller.status.connect(messages.append)
     win.accept_result()
@@ -96,7 +86,7 @@ def test_editing_only_the_mask_meanwhile_still_merges(qtbot, win, pointer, stamp
     assert gates.reached[0].wait(10)
     win.actions["select_all"].trigger()
     gates.release_all()
-    finished(qtbot, win)
+    wait_finished(qtbot, win)
     win.accept_result()
     assert len(doc.layers) == 1
 
@@ -104,14 +94,14 @@ def test_editing_only_the_mask_meanwhile_still_merges(qtbot, win, pointer, stamp
 def test_regenerate_runs_the_same_job_with_a_new_id_and_seed(qtbot, win, stamp) -> None:
     doc = win.document
     first = win.controller.submit(stamp(rect=(5, 5, 4, 4), seed=7), doc.composite())
-    finished(qtbot, win)
+    wait_finished(qtbot, win)
     staged = win.controller.staged
     win.staging.regenerate_button.click()
     assert win.controller.staged is None and win.controller.active is not None
     again = win.controller.active
     assert again.job_id != first and again.params.rect == (5, 5, 4, 4)
     assert again.params.seed != 7 and again.image is staged.request.image
-    msg = finished(qtbot, win)
+    msg = wait_finished(qtbot, win)
     assert msg.job_id == again.job_id and win.controller.staged.info["seed"] == again.params.seed
 
 
@@ -148,7 +138,7 @@ def test_task_panels_are_tabs_and_upscale_still_runs(qtbot, win) -> None:
     titles = [win.task_tabs.tabText(i) for i in range(win.task_tabs.count())]
     assert titles[0] == "Upscale" and titles[-1] == "Extra" and "Inpaint" in titles
     win.upscale_panel.run_button.click()
-    finished(qtbot, win)
+    wait_finished(qtbot, win)
     assert not win.staging.landing.isVisible(), "an upscale replaces the image: no landing choice"
     win.accept_result()
     assert win.document.width == 256

@@ -6,18 +6,8 @@ import numpy as np
 from PIL import Image
 from PySide6.QtWidgets import QMessageBox
 
-from studio.engine.messages import JobFinished
+from fakes import wait_finished
 from studio.models.style_names import STYLES
-
-
-def finished(qtbot, win, timeout: int = 30000) -> JobFinished:
-    with qtbot.waitSignal(
-        win.controller.applied,
-        timeout=timeout,
-        check_params_cb=lambda m: isinstance(m, JobFinished),
-    ) as blocker:
-        pass
-    return blocker.args[0]
 
 
 def test_every_style_has_a_thumbnail_in_the_grid(win) -> None:
@@ -57,7 +47,7 @@ def test_stylize_inside_the_mask_lands_as_one_step(qtbot, win, photo) -> None:
     panel.in_mask.setChecked(True)
     panel.feather.setValue(0)
     panel.run_button.click()
-    finished(qtbot, win)
+    wait_finished(qtbot, win)
     steps = doc.history.position
     win.accept_result()
     assert doc.history.position == steps + 1
