@@ -151,11 +151,14 @@ def test_outpaint_rejects_nothing_to_do(runner, photo) -> None:
     assert isinstance(out, JobFailed) and "at least one side" in out.message
 
 
-@pytest.mark.parametrize(("size", "aspect", "expected"), [
-    ((100, 100), "16:9", {"left": 39, "right": 39, "top": 0, "bottom": 0}),
-    ((160, 90), "1:1", {"left": 0, "right": 0, "top": 35, "bottom": 35}),
-    ((101, 100), "2/1", {"left": 49, "right": 50, "top": 0, "bottom": 0}),
-])
+@pytest.mark.parametrize(
+    ("size", "aspect", "expected"),
+    [
+        ((100, 100), "16:9", {"left": 39, "right": 39, "top": 0, "bottom": 0}),
+        ((160, 90), "1:1", {"left": 0, "right": 0, "top": 35, "bottom": 35}),
+        ((101, 100), "2/1", {"left": 49, "right": 50, "top": 0, "bottom": 0}),
+    ],
+)
 def test_margins_for_an_aspect_ratio(size, aspect, expected) -> None:
     from studio.engine.tasks.inpaint import margins_for_aspect, parse_aspect
 
