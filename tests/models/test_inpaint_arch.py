@@ -12,6 +12,7 @@ from studio.models.archs.inpaint_unet import (
     InpaintUNetArch,
     hole_regions,
     inpaint_image,
+    smooth_fill,
 )
 from studio.models.archs.rrdbnet import RRDBNetArch
 from studio.models.archs.srvgg import SRVGGArch, SRVGGNetCompact
@@ -107,6 +108,30 @@ def test_fourier_blocks_see_the_whole_image() -> None:
     with torch.no_grad():
         d = (block(z) - block(z2))[..., 6:, 6:].abs().max()
     assert d > 1e-4
+
+
+def test_untrained_network_returns_the_smooth_fill() -> None:
+    net = InpaintUNet((8, 8, 16), 1).eval()
+    x = _input(32, 40, seed=5)
+    with torch.no_grad():
+        y = net(x)
+    expected = x[:, 3:] * smooth_fill(x[:, :3], x[:, 3:]).clamp(0, 1) + (1 - x[:, 3:]) * x[:, :3]
+    torch.testing.assert_close(y, expected, atol=1e-6, rtol=0)
+
+
+def test_smooth_fill_is_exact_outside_and_interpolates_a_ramp_inside() -> None:
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 96), indexing="ij")
+    image = torch.stack([xx, yy, 0.3 + 0.4 * xx])[None]
+    mask = torch.zeros(1, 1, 64, 96)
+    mask[..., 20:40, 30:50] = 1
+    poisoned = image + mask * 5.0  # hole content must be ignored
+    fill = smooth_fill(poisoned, mask)
+    keep = (mask == 0).expand_as(image)
+    assert torch.equal(fill[keep], image[keep])
+    # a linear ramp is harmonic: the fill reproduces it to within a few grey levels
+    assert (fill - image).abs().max() < 0.02
+    flat = smooth_fill(torch.full((1, 3, 16, 16), 0.25), (torch.rand(1, 1, 16, 16) > 0.5).float())
+    torch.testing.assert_close(flat, torch.full_like(flat, 0.25))
 
 
 def test_inpaint_image_handles_any_size_and_keeps_the_outside() -> None:

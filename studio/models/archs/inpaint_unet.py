@@ -5,9 +5,10 @@ A U-Net in the spirit of LaMa (Suvorov et al. 2022): the input is folded 2x2 int
 scale, where residual *Fourier blocks* mix a local 3x3 branch with a spectral branch (1x1
 convolution over the real/imaginary parts of the 2-D FFT of the features), which gives every
 output pixel a receptive field covering the whole input. The decoder upsamples (nearest + 3x3
-conv) with additive skips and a pixel-shuffle head. The hole is first given a smooth push-pull
-fill (normalised convolution over an image pyramid) which the network refines: it sees that fill
-and predicts a residual over it. No normalisation layers, so it runs on any
+conv) with additive skips and a pixel-shuffle head. The hole is first given a smooth fill (a
+multigrid harmonic interpolation, :func:`smooth_fill`), which the network refines: it sees that
+fill and predicts a residual over it (the head starts at zero, so an untrained network returns
+the smooth fill). No normalisation layers, so it runs on any
 batch size and any resolution. ``block="gated"`` swaps the Fourier blocks for dilated gated
 convolutions (DeepFill v2); that variant is kept for comparison (see the model card).
 
@@ -29,6 +30,8 @@ from torch import nn
 from studio.models.arch import LoadedModel, StateDict, count_prefixed
 
 SIZE_MULTIPLE = 8
+#: Jacobi sweeps per pyramid level of :func:`smooth_fill`
+FILL_ITERS = 8
 #: context (px, each side) the fill of a hole pixel mostly depends on at full resolution; the
 #: Fourier blocks see the whole input, so crops around a hole should keep at least this much
 CONTEXT = 128
@@ -116,6 +119,8 @@ class InpaintUNet(nn.Module):
         self.up1 = nn.Conv2d(c2, c1, 3, 1, 1)
         self.dec1 = nn.Conv2d(c1, c1, 3, 1, 1)
         self.head = nn.Conv2d(c1, 12, 3, 1, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def predict(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Raw RGB prediction (not clamped, not composited) for N3HW image and N1HW mask."""
@@ -124,7 +129,7 @@ class InpaintUNet(nn.Module):
             raise ValueError(
                 f"InpaintUNet needs H and W multiples of {SIZE_MULTIPLE}, got {h}x{w}; pad first"
             )
-        prefill = push_pull_fill(image, mask)
+        prefill = smooth_fill(image, mask)
         x = F.pixel_unshuffle(torch.cat([prefill, mask], 1), 2)
         e1 = self.enc1(x)
         e2 = self.enc2(F.leaky_relu(e1, 0.2))
@@ -136,7 +141,7 @@ class InpaintUNet(nn.Module):
         d2 = F.leaky_relu(self.dec2(d2), 0.2)
         d1 = F.leaky_relu(self.up1(F.interpolate(d2, scale_factor=2.0, mode="nearest")) + e1, 0.2)
         d1 = F.leaky_relu(self.dec1(d1), 0.2)
-        # a residual over the smooth push-pull fill
+        # a residual over the smooth fill
         return F.pixel_shuffle(self.head(d1), 2).float() + prefill.float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -145,12 +150,21 @@ class InpaintUNet(nn.Module):
         return composite(image, mask, pred)
 
 
-def push_pull_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Smooth fill of the hole by normalised-convolution push-pull; exact outside the hole.
+def _avg4(f: torch.Tensor) -> torch.Tensor:
+    """Mean of the four neighbours (edge pixels repeat the border)."""
+    p = F.pad(f, (1, 1, 1, 1), mode="replicate")
+    return 0.25 * (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:])
 
-    Push: halve image*known and known (2x2 mean) down to 1 px. Pull: from the coarsest level
-    up, ``fill = mean(image*known) + (1 - mean(known)) * upsample(coarser fill)``. Uses only
-    known pixels (hole content is ignored); N3HW / N1HW float in, N3HW out.
+
+def smooth_fill(image: torch.Tensor, mask: torch.Tensor, iters: int = FILL_ITERS) -> torch.Tensor:
+    """Fill the hole with a smooth (approximately harmonic) interpolation of its surroundings.
+
+    Push: an image pyramid of ``image * known`` and ``known`` (2x2 means) down to 1 px. Pull: from
+    the coarsest level up, upsample the coarser fill, blend it in where the level is not fully
+    known, ``fill = mean(image*known) + (1 - mean(known)) * fill``, then relax ``iters`` Jacobi
+    sweeps of the same update with the 4-neighbour mean in place of the upsampled fill (a
+    cascadic multigrid solve of Laplace's equation with the known pixels as boundary). Hole
+    content is ignored; exact outside the hole (where mask is 0). N3HW / N1HW float, N3HW out.
     """
     known = 1.0 - mask
     colours, weights = [image * known], [known]
@@ -159,8 +173,12 @@ def push_pull_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         weights.append(F.avg_pool2d(weights[-1], 2, ceil_mode=True))
     fill = colours[-1] / weights[-1].clamp_min(1e-6)
     for c, w in zip(reversed(colours[:-1]), reversed(weights[:-1]), strict=True):
-        up = F.interpolate(fill, size=c.shape[-2:], mode="bilinear", align_corners=False)
-        fill = c + (1.0 - w) * up
+        hole = 1.0 - w
+        fill = c + hole * F.interpolate(
+            fill, size=c.shape[-2:], mode="bilinear", align_corners=False
+        )
+        for _ in range(iters):
+            fill = c + hole * _avg4(fill)
     return fill
 
 
