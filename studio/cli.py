@@ -16,7 +16,7 @@ from pathlib import Path
 from studio import __version__
 from studio.errors import StudioError
 
-COMMANDS = ("upscale", "inpaint", "outpaint", "stylize", "models")
+COMMANDS = ("upscale", "inpaint", "outpaint", "stylize", "generate", "models")
 EXIT_ERROR = 1
 
 
@@ -119,6 +119,38 @@ def _build_parser() -> argparse.ArgumentParser:
     sty.add_argument("--tile", type=int, default=None, help="tile side; 0 = never tile")
     sty.add_argument("--quiet", action="store_true")
 
+    gen = sub.add_parser("generate", help="new images from noise (a grid to pick from)")
+    gen.add_argument("output", help="the grid image; with --count 1 just the image")
+    gen.add_argument("--noise", action="store_true", help="generate from noise (the default)")
+    gen.add_argument("--model", default="studio-emoji-gan", help="generate model id or file")
+    gen.add_argument("--seed", type=int, default=0, help="cell i uses seed + i")
+    gen.add_argument("--count", type=int, default=16)
+    gen.add_argument(
+        "--truncation", type=float, default=1.0, help="< 1: safer, less varied; > 1: wilder"
+    )
+    gen.add_argument(
+        "--interpolate-to",
+        type=int,
+        default=None,
+        metavar="SEED_B",
+        help="a strip from --seed to this seed instead of a grid",
+    )
+    gen.add_argument(
+        "--variations-of",
+        default=None,
+        metavar="IMAGE",
+        help="variations of this image (VAE models)",
+    )
+    gen.add_argument("--strength", type=float, default=0.5, help="how far variations wander")
+    gen.add_argument(
+        "--upscale",
+        default=None,
+        metavar="MODEL",
+        help="enlarge each image with this upscale model to --size",
+    )
+    gen.add_argument("--size", type=int, default=256, help="cell size after --upscale")
+    gen.add_argument("--quiet", action="store_true")
+
     models = sub.add_parser("models", help="list or import models")
     msub = models.add_subparsers(dest="models_command", required=True)
     lst = msub.add_parser("list", help="list the models Studio ships")
@@ -147,6 +179,8 @@ def _run_command(args: list[str]) -> int:
             return _outpaint(ns)
         if ns.command == "stylize":
             return _stylize(ns)
+        if ns.command == "generate":
+            return _generate(ns)
         if ns.command == "models" and ns.models_command == "list":
             return _models_list(ns.task)
         if ns.command == "models" and ns.models_command == "import-ncnn":
@@ -296,6 +330,35 @@ def _stylize(ns: argparse.Namespace) -> int:
     )
     image = _run_headless(JobRequest(params, loaded.pixels, mask=mask), quiet=ns.quiet)
     write_image(ns.output, image, loaded.metadata)
+    return 0
+
+
+def _generate(ns: argparse.Namespace) -> int:
+    import numpy as np
+
+    from studio.engine.jobs import JobRequest
+    from studio.engine.tasks.generate import GenerateParams
+    from studio.imageio import check_writable, read_image, write_image
+
+    check_writable(ns.output)
+    mode, image = "samples", np.zeros((1, 1, 3), np.uint8)
+    if ns.interpolate_to is not None:
+        mode = "interpolate"
+    if ns.variations_of:
+        mode, image = "variations", read_image(ns.variations_of).pixels[:, :, :3]
+    params = GenerateParams(
+        model=ns.model,
+        seed=ns.seed,
+        count=ns.count,
+        truncation=ns.truncation,
+        mode=mode,
+        seed_b=ns.interpolate_to if ns.interpolate_to is not None else 1,
+        strength=ns.strength,
+        upscale_model=ns.upscale,
+        out_size=ns.size,
+    )
+    grid = _run_headless(JobRequest(params, image), quiet=ns.quiet)  # one cell: the image
+    write_image(ns.output, grid)
     return 0
 
 

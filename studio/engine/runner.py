@@ -36,6 +36,7 @@ TaskFn = Callable[[JobRequest, TaskContext], Generator[TaskEvent, None, Result]]
 
 
 def _task_table() -> dict[str, TaskFn]:
+    from studio.engine.tasks.generate import run_generate
     from studio.engine.tasks.inpaint import run_inpaint, run_outpaint
     from studio.engine.tasks.stylize import run_stylize
     from studio.engine.tasks.upscale import run_upscale
@@ -45,6 +46,7 @@ def _task_table() -> dict[str, TaskFn]:
         "inpaint": run_inpaint,
         "outpaint": run_outpaint,
         "stylize": run_stylize,
+        "generate": run_generate,
     }
 
 

@@ -44,6 +44,8 @@ from studio.ui.qimage import blank_canvas_image, write_region
 
 #: tasks whose result replaces the whole document (new size): "new layer / merge" does not apply
 REPLACES_DOCUMENT = {"upscale", "outpaint"}
+#: tasks whose result is a new picture shown at its own size (not over the document)
+NATURAL_SIZE = {"generate"}
 
 
 @dataclass
@@ -130,7 +132,7 @@ class JobController(QObject):
         staged.as_new_layer = wanted
         note = ""
         task = staged.request.task
-        if not wanted and task not in REPLACES_DOCUMENT:
+        if not wanted and task not in REPLACES_DOCUMENT | NATURAL_SIZE:
             if doc.changed_since(doc.active_layer.id, staged.request.doc_revision):
                 staged.as_new_layer = True
                 note = " as a new layer: you painted on the layer while it ran"
@@ -175,12 +177,15 @@ class JobController(QObject):
             self.failed.emit(msg.message)
         self.applied.emit(msg)
 
-    def _display_rect(self) -> QRectF:
+    def _display_rect(self, out_size: tuple[int, int] | None = None) -> QRectF:
         doc = self._document()
         roi = self.active.roi if self.active else None
         if roi is not None:
             return QRectF(roi.x, roi.y, roi.w, roi.h)
         params = self.active.params if self.active else None
+        if doc and out_size and self.active and self.active.task in NATURAL_SIZE:
+            w, h = out_size  # shown at its own size, centred on the canvas
+            return QRectF((doc.width - w) // 2, (doc.height - h) // 2, w, h)
         if doc and self.active and self.active.task == "outpaint":  # the canvas grows around it
             return QRectF(
                 -params.left,
@@ -195,7 +200,7 @@ class JobController(QObject):
         if self._preview is None or (self._preview.width(), self._preview.height()) != (w, h):
             self._preview = blank_canvas_image(w, h)
             self._final_area = 0
-            self.canvas.show_preview(self._preview, self._display_rect(), blank=True)
+            self.canvas.show_preview(self._preview, self._display_rect((w, h)), blank=True)
         write_region(self._preview, msg.rect.x, msg.rect.y, msg.pixels[:, :, :4])
         if msg.final:  # final tiles partition the output: their areas add up to it
             self._final_area += msg.rect.area
@@ -214,7 +219,7 @@ class JobController(QObject):
         if not shown:  # redrawing a result the final tiles already showed would stall the UI
             self._preview = blank_canvas_image(w, h)
             write_region(self._preview, 0, 0, image)
-            self.canvas.show_preview(self._preview, self._display_rect())
+            self.canvas.show_preview(self._preview, self._display_rect((w, h)))
         self.staged = StagedResult(self.active, image, dict(msg.info))
         self._end_job(
             f"done in {msg.timings.get('total_s', 0):.1f} s — Enter to accept, Esc to discard"
@@ -268,6 +273,25 @@ def _apply_outpaint(doc: Document, staged: StagedResult) -> None:
     )
 
 
+def _apply_generate(doc: Document, staged: StagedResult) -> None:
+    """The picked cell of the grid (``info["picked"]``, default the first) lands as a new layer,
+    centred on the canvas and shrunk to fit if it is larger than the document."""
+    cells = staged.info.get("cells") or [{"rect": (0, 0, *staged.image.shape[1::-1])}]
+    picked = min(max(int(staged.info.get("picked", 0)), 0), len(cells) - 1)
+    x, y, w, h = cells[picked]["rect"]
+    pixels = np.ascontiguousarray(staged.image[y : y + h, x : x + w, :3])
+    fit = min(1.0, doc.width / w, doc.height / h)
+    if fit < 1.0:
+        from PIL import Image
+
+        w, h = max(1, int(w * fit)), max(1, int(h * fit))
+        pixels = np.asarray(Image.fromarray(pixels).resize((w, h), Image.Resampling.LANCZOS))
+    layer = Layer.blank(doc.width, doc.height, f"Generated (seed {cells[picked].get('seed')})")
+    ox, oy = (doc.width - w) // 2, (doc.height - h) // 2
+    layer.pixels[oy : oy + h, ox : ox + w] = Layer.from_rgb(pixels).pixels
+    doc.add_layer(layer, name=layer.name)
+
+
 def land_result(doc: Document, staged: StagedResult) -> None:
     """Any task whose result has the size of its input region (the request's ``roi`` or the
     whole document): only the pixels the task changed land, as a new layer (transparent
@@ -299,4 +323,5 @@ def land_result(doc: Document, staged: StagedResult) -> None:
 APPLIERS: dict[str, Callable[[Document, StagedResult], None]] = {
     "upscale": _apply_upscale,
     "outpaint": _apply_outpaint,
+    "generate": _apply_generate,
 }

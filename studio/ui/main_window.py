@@ -32,6 +32,7 @@ from studio.ui.actions import build_actions
 from studio.ui.canvas import CanvasView
 from studio.ui.compare import CompareView
 from studio.ui.controller import REPLACES_DOCUMENT, JobController
+from studio.ui.panels.generate import GeneratePanel
 from studio.ui.panels.history import HistoryPanel
 from studio.ui.panels.inpaint import InpaintPanel
 from studio.ui.panels.layers import LayersPanel
@@ -123,6 +124,8 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
         self.add_task_panel("Inpaint", self.inpaint_panel)
         self.stylize_panel = StylizePanel()
         self.add_task_panel("Stylize", self.stylize_panel)
+        self.generate_panel = GeneratePanel()
+        self.add_task_panel("Generate", self.generate_panel)
 
     def add_task_panel(self, title: str, widget: QWidget) -> QDockWidget:
         """Add a feature panel as a tab of the "Tasks" dock (created on first use)."""
@@ -154,6 +157,9 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
         self.inpaint_panel.run_requested.connect(self.run_inpaint)
         self.inpaint_panel.outpaint_requested.connect(self.run_outpaint)
         self.stylize_panel.run_requested.connect(self.run_stylize)
+        self.generate_panel.run_requested.connect(self.run_generate)
+        self.generate_panel.picked_changed.connect(self._on_generate_pick)
+        self.controller.applied.connect(self._on_generate_message)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
         self.canvas.cursor_moved.connect(lambda x, y: self.position_label.setText(f"{x}, {y}"))
         self.canvas.original_held.connect(self.compare.hold)

@@ -6,6 +6,11 @@ and ``show_error``), kept apart so the window module stays about layout and wiri
 
 from __future__ import annotations
 
+import numpy as np
+
+from studio.document import Document
+from studio.engine.messages import TileReady
+
 
 class TaskRunsMixin:
     def run_upscale(self, params) -> None:
@@ -50,3 +55,26 @@ class TaskRunsMixin:
                 return
             mask = doc.mask.copy()
         self.controller.submit(params, doc.composite(), mask=mask)
+
+    def run_generate(self, params) -> None:
+        doc = self._doc_ready()
+        if doc is None:  # nothing open: generate onto a fresh white canvas
+            doc = Document.from_image(np.full((512, 512, 3), 255, np.uint8), "Untitled")
+            self.set_document(doc)
+        image = (
+            doc.composite()[:, :, :3]
+            if params.mode == "variations"
+            else (np.zeros((1, 1, 3), np.uint8))
+        )  # samples and strips need no pixels
+        self.generate_panel.clear_results()
+        self.controller.submit(params, image)
+
+    def _on_generate_message(self, msg) -> None:
+        request = self.controller.active
+        if isinstance(msg, TileReady) and request is not None and request.task == "generate":
+            self.generate_panel.add_result(msg)
+
+    def _on_generate_pick(self, index: int) -> None:
+        staged = self.controller.staged
+        if staged is not None and staged.request.task == "generate":
+            staged.info["picked"] = index

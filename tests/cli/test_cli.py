@@ -193,3 +193,30 @@ def test_stylize_command_with_mix_mask_and_picture(tmp_path: Path, photo_png: Pa
 def test_stylize_bad_mix_is_one_line(tmp_path: Path, photo_png: Path, capsys) -> None:
     assert main(["stylize", str(photo_png), str(tmp_path / "o.png"), "--mix", "copper"]) == 1
     assert "name=weight" in capsys.readouterr().err
+
+
+def test_generate_grid_is_seeded_and_a_strip_ends_on_its_seeds(tmp_path: Path) -> None:
+    def generate(name: str, *extra: str) -> np.ndarray:
+        path = tmp_path / name
+        assert main(["generate", str(path), "--model", "studio-emoji-gan", *extra, "--quiet"]) == 0
+        return np.asarray(Image.open(path))
+
+    grid = generate("a.png", "--noise", "--seed", "7", "--count", "4")
+    np.testing.assert_array_equal(grid, generate("b.png", "--noise", "--seed", "7", "--count", "4"))
+    assert grid.shape[0] >= 2 * 64 and grid.shape[1] >= 2 * 64, "four 64 px cells"
+    seven, nine = (
+        generate("7.png", "--seed", "7", "--count", "1"),
+        generate("9.png", "--seed", "9", "--count", "1"),
+    )
+    assert seven.shape[:2] == (64, 64) and not np.array_equal(seven, nine)
+    np.testing.assert_array_equal(grid[:64, :64], seven)
+    strip = generate("strip.png", "--seed", "9", "--interpolate-to", "7", "--count", "3")
+    assert strip.shape[0] == 64 and strip.shape[1] >= 3 * 64
+    np.testing.assert_array_equal(strip[:, :64], nine)
+    np.testing.assert_array_equal(strip[:, -64:], seven)
+
+
+def test_generate_with_an_unknown_model_is_one_clear_line(tmp_path: Path, capsys) -> None:
+    assert main(["generate", str(tmp_path / "x.png"), "--model", "no-such-gan"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-such-gan" in err[0]
