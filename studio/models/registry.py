@@ -342,6 +342,27 @@ CLASSICAL_INPAINTERS = (
     ),
 )
 
+LEARNED_INPAINTERS = (
+    ModelSpec(
+        id="studio-inpaint",
+        name="Studio inpaint",
+        task="inpaint",
+        arch="inpaint_unet",
+        description="Our own Fourier-convolution U-Net (LaMa-like), trained on photos: "
+        "continues structure and shading across larger holes than Telea.",
+        files=(
+            ModelFile(
+                "studio-inpaint.safetensors",
+                "d8d56f4ccf5dbd2a62ef166360ed8f1c332f62574b194fccf36dbcdb078e15d3",
+            ),
+        ),
+        size_multiple=8,
+        max_side=1024,
+        speed_hint="~1 s",
+        license="MIT",
+    ),
+)
+
 STYLE_MODELS = (
     ModelSpec(
         id="style-multistyle26",
@@ -380,11 +401,48 @@ STYLE_MODELS = (
     ),
 )
 
+GENERATORS = (
+    ModelSpec(
+        id="studio-emoji-gan",
+        name="Emoji GAN",
+        task="generate",
+        arch="gan",
+        description="Our own 64x64 emoji-art generator (adversarially trained): crisp, varied "
+        "emoji-like pictures from noise.",
+        files=(
+            ModelFile(
+                "studio-emoji-gan.safetensors",
+                "0a1ec9749dc0e6b5393c84b46e115f1fbd70bd5069a1bb135528eb69e8b4e1c1",
+            ),
+        ),
+        speed_hint="instant",
+        license="MIT",
+    ),
+    ModelSpec(
+        id="studio-emoji-vae",
+        name="Emoji VAE",
+        task="generate",
+        arch="vae",
+        description="Our own 64x64 emoji variational autoencoder: softer samples, and "
+        "variations of the picture on the canvas.",
+        files=(
+            ModelFile(
+                "studio-emoji-vae.safetensors",
+                "e91527a1aa38d1fbc7b5917ba5b20f889e71e28de690a6b08264157d94886ead",
+            ),
+        ),
+        speed_hint="instant",
+        license="MIT",
+    ),
+)
+
 MODELS: tuple[ModelSpec, ...] = (
     *CLASSICAL_UPSCALERS,
     *NEURAL_UPSCALERS,
     *CLASSICAL_INPAINTERS,
+    *LEARNED_INPAINTERS,
     *STYLE_MODELS,
+    *GENERATORS,
 )
 
 _BY_ID = {spec.id: spec for spec in MODELS}

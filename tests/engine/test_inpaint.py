@@ -10,7 +10,7 @@ from studio.engine.jobs import CancelToken, InpaintParams, JobRequest, OutpaintP
 from studio.engine.messages import JobCancelled, JobFailed, JobFinished, TileReady
 from studio.engine.runner import JobRunner
 
-METHODS = ["telea", "navier-stokes", "patchmatch"]
+METHODS = ["telea", "navier-stokes", "patchmatch", "studio-inpaint"]
 
 
 @pytest.fixture(scope="module")
