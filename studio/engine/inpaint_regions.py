@@ -18,9 +18,22 @@ from studio.geometry import Rect
 def grow_and_feather(mask: np.ndarray, grow: int, feather: int) -> np.ndarray:
     """Blend weight: 1 on the mask grown by ``grow`` px, falling to 0 over ``feather`` px outside.
 
-    ``grow`` may be negative (shrink). The mask is binarised at 0.5 first.
+    ``grow`` may be negative (shrink). The mask is binarised at 0.5 first. The work is done
+    inside the mask's bounding box grown by the reach of ``grow`` and ``feather`` (on a big
+    image with a small mask that is most of the saving); everything outside it is 0.
     """
     hole = (mask >= 0.5).astype(np.uint8)
+    x, y, w, h = cv2.boundingRect(hole)
+    alpha = np.zeros(mask.shape, np.float32)
+    if w == 0 or h == 0:
+        return alpha
+    reach = max(grow, 0) + max(feather, 0) + 2
+    box = Rect(x, y, w, h).grow(reach).intersect(Rect(0, 0, mask.shape[1], mask.shape[0]))
+    alpha[box.slices] = _grow_and_feather_all(hole[box.slices], grow, feather)
+    return alpha
+
+
+def _grow_and_feather_all(hole: np.ndarray, grow: int, feather: int) -> np.ndarray:
     if grow:
         size = 2 * abs(grow) + 1
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))

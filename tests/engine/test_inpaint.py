@@ -164,3 +164,19 @@ def test_margins_for_an_aspect_ratio(size, aspect, expected) -> None:
 
     margins = margins_for_aspect(*size, parse_aspect(aspect))
     assert margins == expected
+
+
+@pytest.mark.parametrize(("grow", "feather"), [(0, 0), (4, 6), (-2, 3)])
+def test_grow_and_feather_is_the_same_anywhere_on_a_big_canvas(grow, feather) -> None:
+    """It works inside the mask's bounding box only; the result must not depend on that."""
+    small = np.zeros((80, 90), np.float32)
+    small[32:45, 35:42] = 1  # last hole column 41
+    small[50, 60] = 1
+    big = np.zeros((400, 500), np.float32)
+    big[250:330, 300:390] = small
+    expected = grow_and_feather(small, grow, feather)
+    out = grow_and_feather(big, grow, feather)
+    np.testing.assert_allclose(out[250:330, 300:390], expected, atol=1e-6)
+    assert out.sum() == pytest.approx(expected.sum(), abs=1e-3), "nothing outside the box"
+    edge = expected[38, 42 + grow]  # first column outside the grown box
+    assert edge == pytest.approx(1 - 1 / (feather + 1) if feather else 0.0, abs=1e-6)

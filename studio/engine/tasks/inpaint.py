@@ -73,13 +73,13 @@ def _filler_for(params, ctx: TaskContext) -> Generator[TaskEvent, None, tuple[Fi
     return model, spec.max_side
 
 
-def _to_float(image: np.ndarray) -> tuple[np.ndarray, float]:
+def _check_pixels(image: np.ndarray) -> float:
+    """The maximum pixel value of an 8- or 16-bit RGB[A] image; clear errors otherwise."""
     if image.ndim != 3 or image.shape[2] not in (3, 4):
         raise BadInputError(f"expected an RGB or RGBA image, got shape {image.shape}")
     if image.dtype not in (np.uint8, np.uint16):
         raise BadInputError(f"expected 8- or 16-bit pixels, got {image.dtype}")
-    maxval = float(np.iinfo(image.dtype).max)
-    return image[:, :, :3].astype(np.float32) / maxval, maxval
+    return float(np.iinfo(image.dtype).max)
 
 
 def fill_regions(
@@ -93,8 +93,14 @@ def fill_regions(
     ctx: TaskContext,
     stage: str = "filling",
 ) -> Generator[TaskEvent, None, np.ndarray]:
-    """Fill every region of ``alpha`` > 0 in ``image`` (uint8/uint16 RGB[A]); returns a copy."""
-    rgb, maxval = _to_float(image)
+    """Fill every region of ``alpha`` > 0 in ``image`` (uint8/uint16 RGB[A]); returns a copy.
+
+    Only the context crops are converted to float, and only the pixels with a blend weight
+    above zero are computed and written. When a region is filled at a reduced working scale,
+    the colour match runs at that scale too (it only corrects low frequencies) and the matched
+    fill is then brought back to full size.
+    """
+    maxval = _check_pixels(image)
     regions = plan_regions(alpha, padding)
     out = image.copy()
     h, w = image.shape[:2]
@@ -102,26 +108,29 @@ def fill_regions(
     for index, region in enumerate(regions):
         ctx.cancel.check()
         ctx_box = region.context
-        crop = rgb[ctx_box.slices]
+        crop = image[ctx_box.slices][:, :, :3].astype(np.float32) / maxval
         weight = alpha[ctx_box.slices]
-        hole = (weight > 0).astype(np.float32)
+        touched = weight > 0
+        hole = touched.astype(np.float32)
         scale = working_scale(ctx_box, max_side)
         if scale < 1.0:
             sw, sh = max(8, round(ctx_box.w * scale)), max(8, round(ctx_box.h * scale))
             small = cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA)
-            small_hole = cv2.resize(hole, (sw, sh), interpolation=cv2.INTER_AREA) > 0
-            filled = fill(small, small_hole.astype(np.float32))
+            small_hole = (cv2.resize(hole, (sw, sh), interpolation=cv2.INTER_AREA) > 0).astype(
+                np.float32
+            )
+            filled = np.clip(fill(small, small_hole), 0.0, 1.0)
+            if match_color:
+                filled = color_match(filled, small, small_hole)
             filled = cv2.resize(filled, (ctx_box.w, ctx_box.h), interpolation=cv2.INTER_CUBIC)
         else:
-            filled = fill(crop, hole)
-        filled = np.clip(filled, 0.0, 1.0)
-        if match_color:
-            filled = color_match(filled, crop, hole)
-        blended = weight[:, :, None] * filled + (1.0 - weight[:, :, None]) * crop
-        quantized = np.clip(blended * maxval + 0.5, 0, maxval).astype(image.dtype)
+            filled = np.clip(fill(crop, hole), 0.0, 1.0)
+            if match_color:
+                filled = color_match(filled, crop, hole)
+        wt = weight[touched][:, None]
+        blended = wt * np.clip(filled[touched], 0.0, 1.0) + (1.0 - wt) * crop[touched]
         target = out[ctx_box.slices]
-        touched = weight > 0
-        target[:, :, :3][touched] = quantized[touched]
+        target[:, :, :3][touched] = (blended * maxval + 0.5).astype(image.dtype)
         yield Partial(ctx_box, target.copy(), (w, h), True)
         yield Progress(index + 1, len(regions), stage)
     return out
