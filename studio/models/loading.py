@@ -105,7 +105,12 @@ def build_model(state: Mapping[str, torch.Tensor], name: str = "weights") -> Loa
 
 
 def _load_with_spandrel(state: Mapping[str, torch.Tensor], name: str) -> LoadedModel:
-    from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+    from spandrel import (
+        ImageModelDescriptor,
+        MaskedImageModelDescriptor,
+        ModelLoader,
+        UnsupportedModelError,
+    )
 
     try:
         descriptor = ModelLoader().load_from_state_dict(dict(state))
@@ -113,7 +118,8 @@ def _load_with_spandrel(state: Mapping[str, torch.Tensor], name: str) -> LoadedM
         raise BadWeightsError(f"{name}: not an architecture Studio recognises") from None
     except (RuntimeError, ValueError, KeyError) as exc:
         raise BadWeightsError(f"{name}: recognised but failed to load ({exc})") from None
-    if not isinstance(descriptor, ImageModelDescriptor):
+    # masked models (LaMa and other inpainters) take (image, mask): InpaintModel calls them so
+    if not isinstance(descriptor, ImageModelDescriptor | MaskedImageModelDescriptor):
         raise BadWeightsError(
             f"{name}: {descriptor.architecture.name} is not an image-to-image model"
         )

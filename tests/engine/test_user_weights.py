@@ -43,6 +43,23 @@ def test_our_inpaint_net_as_a_file_keeps_outside_pixels(tmp_path: Path, photo) -
     np.testing.assert_array_equal(out.image[mask == 0], photo[mask == 0])
 
 
+def test_a_lama_file_is_detected_and_fills_only_the_mask(tmp_path: Path, photo) -> None:
+    """A (random-init) big-LaMa state dict, the layout of community LaMa checkpoints."""
+    from spandrel.architectures.LaMa import LaMa
+
+    torch.manual_seed(0)
+    path = _save(LaMa(in_nc=4), tmp_path / "big-lama.safetensors")  # image + mask in
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[30:52, 40:75] = 1
+    params = InpaintParams(str(path), grow=0, feather=0)
+    out = list(JobRunner().run(JobRequest(params, photo, mask=mask)))[-1]
+    assert isinstance(out, JobFinished), getattr(out, "message", "")
+    np.testing.assert_array_equal(out.image[mask == 0], photo[mask == 0])
+    assert not np.array_equal(out.image[mask > 0], photo[mask > 0])
+    wrong = list(JobRunner().run(JobRequest(UpscaleParams(str(path), 2), photo)))[-1]
+    assert isinstance(wrong, JobFailed) and "not an upscaler" in wrong.message
+
+
 def test_an_upscaler_given_to_inpaint_is_refused(tmp_path: Path, photo) -> None:
     from studio.models.archs.srvgg import SRVGGNetCompact
 
