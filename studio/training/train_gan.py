@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,8 +36,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from studio.models.archs.gan import Generator
 from studio.training.emoji import load_split
-from studio.training.train_sr import export_weights, lr_at
-from studio.training.train_vae import DATA, RUNS, Run, batch_tensor, check_config, sample_fd
+from studio.training.run import Meter, Run, add_run_args, lr_at, set_lr
+from studio.training.train_vae import DATA, batch_tensor, sample_fd
 
 
 class Discriminator(nn.Module):
@@ -122,25 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--lr-min", type=float, default=5e-5)
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--no-augment", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast")
-    ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--runs", type=Path, default=RUNS)
-    ap.add_argument("--init", type=Path, default=None, help="warm start G from safetensors")
-    ap.add_argument("--export", type=Path, default=None, help="also export G (EMA) here")
-    ap.add_argument("--save-minutes", type=float, default=10.0)
-    ap.add_argument("--log-every", type=int, default=100)
-    ap.add_argument("--eval-every", type=int, default=1000, help="0: never")
-    ap.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this")
-    ap.add_argument("--threads", type=int, default=1)
+    add_run_args(
+        ap,
+        data=DATA,
+        save_minutes=10.0,
+        log_every=100,
+        eval_every=1000,
+        init_help="warm start G from safetensors",
+        export_help="also export G (EMA) here",
+    )
     return ap
 
 
 def train(args: argparse.Namespace) -> dict:
     """Run (or resume) training; returns the final step and history."""
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)
-    run = Run(args.runs / args.name)
+    run = Run.start(args)
+    run.catch_signals()
     cfg = {
         "z": args.z,
         "batch": args.batch,
@@ -157,16 +152,13 @@ def train(args: argparse.Namespace) -> dict:
     opt_d = torch.optim.Adam(d_net.parameters(), lr=args.lr, betas=(0.5, 0.999))
     rng = np.random.default_rng(args.seed)
     step, wall, history = 0, 0.0, []
-    if (st := run.load()) is not None:
-        check_config(st["config"], cfg, ("z",), run.state_file)
+    if (st := run.load(cfg, ("z",))) is not None:
         g_net.load_state_dict(st["g"])
         d_net.load_state_dict(st["d"])
         g_ema.load_state_dict(st["g_ema"])
         opt_g.load_state_dict(st["opt_g"])
         opt_d.load_state_dict(st["opt_d"])
-        rng.bit_generator.state = st["rng_numpy"]
-        torch.set_rng_state(st["rng_torch"])
-        step, wall, history = int(st["step"]), float(st["wall"]), list(st["history"])
+        step, wall, history = run.resume(st, rng)
         run.log(f"resumed at step {step} ({wall / 60:.1f} min trained)")
     elif args.init is not None:
         g_net.load_state_dict(load_file(str(args.init)), strict=True)
@@ -190,21 +182,8 @@ def train(args: argparse.Namespace) -> dict:
 
     def checkpoint() -> None:
         recalibrate_bn(g_ema, args.z)
-        run.save(
-            {
-                "g": g_net.state_dict(),
-                "d": d_net.state_dict(),
-                "g_ema": g_ema.state_dict(),
-                "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(),
-                "step": step,
-                "wall": wall,
-                "rng_numpy": rng.bit_generator.state,
-                "rng_torch": torch.get_rng_state(),
-                "config": cfg,
-                "history": history,
-            }
-        )
+        state = {"g": g_net.state_dict(), "d": d_net.state_dict(), "g_ema": g_ema.state_dict()}
+        state |= {"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()}
         meta = {
             "arch": "conv-gan",
             "steps": step,
@@ -212,24 +191,18 @@ def train(args: argparse.Namespace) -> dict:
             "config": json.dumps(cfg),
             "last_eval": json.dumps(history[-1:]),
         }
-        export_weights(g_ema, run.folder / "model.safetensors", meta)
-        if args.export is not None:
-            export_weights(g_ema, args.export, meta)
-        run.log(f"saved state at step {step}")
+        run.save(state | run.progress(step, wall, rng, cfg, history), g_ema, meta, args.export)
 
     def autocast() -> torch.autocast:
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16)
 
-    t_start = last_save = t_log = time.time()
-    acc = np.zeros(4)
-    n_acc = 0
+    run.start_clock()
+    meter = Meter(4)  # loss_d, loss_g, D(real), D(fake)
     g_net.train()
     d_net.train()
     while step < args.steps and not run.stop:
         lr = lr_at(step, args.steps, args.lr, args.lr_min, 100)
-        for opt in (opt_g, opt_d):
-            for g in opt.param_groups:
-                g["lr"] = lr
+        set_lr(lr, opt_g, opt_d)
         real = batch_tensor(x_tr, rng.integers(0, len(x_tr), args.batch))
         # discriminator step
         with torch.no_grad(), autocast():
@@ -255,29 +228,19 @@ def train(args: argparse.Namespace) -> dict:
                 pe.lerp_(p, 1.0 - args.ema)
         step += 1
         stats = (loss_d, loss_g, d_real.mean(), d_fake.mean())
-        acc += [float(v.detach()) for v in stats]
-        n_acc += 1
-        if step % args.log_every == 0 or step == args.steps:
-            dt = time.time() - t_log
+        meter.add(*(float(v.detach()) for v in stats))
+        if meter.due(step, args.log_every, args.steps):
+            sums, n_acc, dt = meter.lap()
             wall += dt
-            a = acc / n_acc
+            a = sums / n_acc
             run.log(
                 f"step {step} loss_d {a[0]:.3f} loss_g {a[1]:.3f} D(real) {a[2]:+.2f} "
                 f"D(fake) {a[3]:+.2f} lr {lr:.2e} {n_acc / dt:.2f} steps/s"
             )
-            t_log, acc, n_acc = time.time(), np.zeros(4), 0
-        if args.eval_every and step % args.eval_every == 0:
-            evaluate()
-        if time.time() - last_save > args.save_minutes * 60:
-            checkpoint()
-            last_save = time.time()
-        if args.max_minutes is not None and time.time() - t_start > args.max_minutes * 60:
+        if run.tick(step, evaluate, checkpoint):
             break
-    wall += time.time() - t_log
-    if not history or history[-1]["step"] != step:
-        evaluate()
-    checkpoint()
-    run.close()
+    wall += meter.elapsed()
+    run.finish(step, history, evaluate, checkpoint)
     return {"step": step, "history": history}
 
 

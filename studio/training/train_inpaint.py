@@ -27,15 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from studio.models.archs.inpaint_unet import InpaintUNet, composite
 from studio.training.eval_inpaint import (
@@ -45,7 +42,8 @@ from studio.training.eval_inpaint import (
     module_filler,
 )
 from studio.training.masks import random_mask
-from studio.training.train_sr import export_weights, load_images, lr_at, save_state
+from studio.training.run import Meter, Run, add_run_args, loss_line, lr_at, set_lr
+from studio.training.train_sr import load_images
 
 ARCH_CFG = ("widths", "blocks", "block")
 #: floor of the per-sample MSE in the log loss (a 40 dB cap: near-perfect crops stop counting)
@@ -157,38 +155,24 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--logmse-w", type=float, default=0.0, help="per-sample log-MSE (PSNR) term")
     ap.add_argument("--grad-w", type=float, default=0.5)
     ap.add_argument("--valid-w", type=float, default=0.05)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-jitter", action="store_true", help="no photometric augmentation")
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (not faster on this CPU)")
-    ap.add_argument("--data", type=Path, default=Path("/work/cache/photos"))
-    ap.add_argument("--runs", type=Path, default=Path("/work/cache/runs"))
-    ap.add_argument("--init", type=Path, default=None, help="warm start from safetensors weights")
-    ap.add_argument("--export", type=Path, default=None, help="also export weights here")
-    ap.add_argument("--save-minutes", type=float, default=5.0)
-    ap.add_argument("--log-every", type=int, default=50)
-    ap.add_argument("--eval-every", type=int, default=500, help="0: never")
     ap.add_argument("--eval-per-image", type=int, default=2, help="val crops per image in training")
-    ap.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this")
     ap.add_argument("--stop-at", type=int, default=None, help="stop (and save) at this step")
-    ap.add_argument("--threads", type=int, default=1)
+    add_run_args(
+        ap,
+        data=Path("/work/cache/photos"),
+        save_minutes=5.0,
+        log_every=50,
+        eval_every=500,
+        bf16_help="bf16 autocast (not faster on this CPU)",
+    )
     return ap
 
 
 def train(args: argparse.Namespace) -> dict:
     """Run (or resume) training; returns ``{"step", "history", "params"}``."""
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)  # denormals slow CPU convolutions down several-fold
-    run = args.runs / args.name
-    run.mkdir(parents=True, exist_ok=True)
-    log_f = (run / "log.txt").open("a")
-    (run / "pid").write_text(f"{os.getpid()}\n")
-
-    def log(msg: str) -> None:
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
-        print(line, flush=True)
-        log_f.write(line + "\n")
-        log_f.flush()
-
+    run = Run.start(args)
+    log = run.log
     widths = tuple(int(v) for v in args.widths.split(","))
     patches = [int(v) for v in args.patches.split(",")]
     if any(p % 8 for p in patches):
@@ -201,22 +185,7 @@ def train(args: argparse.Namespace) -> dict:
     model = InpaintUNet(widths, args.blocks, args.block)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.99))
     rng = np.random.default_rng(args.seed)
-    step, wall, history = 0, 0.0, []
-    state_file = run / "state.pt"
-    if state_file.is_file():
-        st = torch.load(state_file, weights_only=True)
-        for k in ARCH_CFG:
-            if st["config"][k] != cfg[k]:
-                raise SystemExit(f"{state_file}: {k}={st['config'][k]} differs from {cfg[k]}")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optim"])
-        rng.bit_generator.state = st["rng_numpy"]
-        torch.set_rng_state(st["rng_torch"])
-        step, wall, history = int(st["step"]), float(st["wall"]), list(st["history"])
-        log(f"resumed {state_file} at step {step} ({wall / 60:.1f} min trained)")
-    elif args.init is not None:
-        model.load_state_dict(load_file(str(args.init)), strict=True)
-        log(f"warm start from {args.init}")
+    step, wall, history = run.resume_one(cfg, ARCH_CFG, model, opt, rng, args.init)
     params = sum(p.numel() for p in model.parameters())
     log(f"config {json.dumps(cfg)} params={params}")
 
@@ -227,33 +196,13 @@ def train(args: argparse.Namespace) -> dict:
     log(f"{len(images)} train images, {len(val)} val samples")
     telea = evaluate({"telea": cv2_filler(cv2.INPAINT_TELEA, 5)}, val)[0] if val else {}
 
-    stop = {"flag": False}
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stop["flag"] = True
-
-    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    run.catch_signals()
 
     def checkpoint() -> None:
-        save_state(
-            state_file,
-            {
-                "model": model.state_dict(),
-                "optim": opt.state_dict(),
-                "step": step,
-                "wall": wall,
-                "rng_numpy": rng.bit_generator.state,
-                "rng_torch": torch.get_rng_state(),
-                "config": cfg,
-                "history": history,
-            },
-        )
+        state = {"model": model.state_dict(), "optim": opt.state_dict()}
         meta = {"arch": "InpaintUNet", "steps": step, "widths": args.widths}
         meta |= {"blocks": args.blocks, "block": args.block, "wall_minutes": f"{wall / 60:.1f}"}
-        export_weights(model, run / "model.safetensors", meta)
-        if args.export is not None:
-            export_weights(model, args.export, meta)
-        log(f"saved state at step {step}")
+        run.save(state | run.progress(step, wall, rng, cfg, history), model, meta, args.export)
 
     def run_eval() -> None:
         model.eval()
@@ -266,18 +215,17 @@ def train(args: argparse.Namespace) -> dict:
             f" gain {gain:+.3f}) SSIM {res['ssim']:.4f} (telea {telea['telea']['ssim']:.4f})"
         )
 
-    t_start = time.time()
-    last_save = time.time()
-    t_log, loss_acc, n_acc, t_data = time.time(), 0.0, 0, 0.0
+    eval_fn = run_eval if args.eval_every and val else None
+    run.start_clock()
+    meter = Meter(2)  # loss, seconds spent making batches
     model.train()
-    while step < args.steps and not stop["flag"]:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, args.steps, args.lr, args.lr_min, args.warmup)
+    while step < args.steps and not run.stop:
+        set_lr(lr_at(step, args.steps, args.lr, args.lr_min, args.warmup), opt)
         t0 = time.time()
         size = patches[int(rng.integers(len(patches)))]
         n = max(1, round(args.batch * (patches[0] / size) ** 2))
         x, m = random_batch(images, weights, size, n, rng, not args.no_jitter)
-        t_data += time.time() - t0
+        t_data = time.time() - t0
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             pred = model.predict(x, m)
         loss = inpaint_loss(
@@ -288,32 +236,17 @@ def train(args: argparse.Namespace) -> dict:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        loss_acc += float(loss.detach())
-        n_acc += 1
-        if step % args.log_every == 0 or step == args.steps:
-            dt = time.time() - t_log
+        meter.add(float(loss.detach()), t_data)
+        if meter.due(step, args.log_every, args.steps):
+            sums, n, dt = meter.lap()
             wall += dt
-            log(
-                f"step {step} loss {loss_acc / n_acc:.5f} lr {opt.param_groups[0]['lr']:.2e} "
-                f"{n_acc / dt:.2f} steps/s (data {100 * t_data / dt:.0f}%)"
-            )
-            t_log, loss_acc, n_acc, t_data = time.time(), 0.0, 0, 0.0
-        if args.eval_every and val and step % args.eval_every == 0:
-            run_eval()
-        if time.time() - last_save > args.save_minutes * 60:
-            checkpoint()
-            last_save = time.time()
-        if args.max_minutes is not None and time.time() - t_start > args.max_minutes * 60:
+            log(loss_line(step, sums, n, dt, opt.param_groups[0]["lr"]))
+        if run.tick(step, eval_fn, checkpoint):
             break
         if args.stop_at is not None and step >= args.stop_at:
             break
-    wall += time.time() - t_log
-    if args.eval_every and val and (not history or history[-1]["step"] != step):
-        run_eval()
-    checkpoint()
-    for s, h in old_handlers.items():
-        signal.signal(s, h)
-    log_f.close()
+    wall += meter.elapsed()
+    run.finish(step, history, eval_fn, checkpoint)
     return {"step": step, "history": history, "params": params}
 
 

@@ -1,4 +1,4 @@
-"""Train the 64x64 emoji VAE on the CPU (also home of the run bookkeeping the GAN trainer shares).
+"""Train the 64x64 emoji VAE on the CPU (also home of the data and FD helpers the GAN trainer uses).
 
 Loss per image: ``sum((x' - x)^2) / (2 sigma^2) + beta * KL(q(z|x) || N(0, I))``, i.e. a Gaussian
 likelihood with fixed ``sigma`` (smaller: sharper reconstructions, a less regular latent space);
@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,51 +28,9 @@ from studio.models import generate as gen
 from studio.models.archs.vae import PRIOR_KEYS, ConvVAE
 from studio.training.emoji import load_split
 from studio.training.fid import features, frechet_distance, load_feature_net
-from studio.training.train_sr import export_weights, lr_at, save_state
+from studio.training.run import Meter, Run, add_run_args, lr_at, set_lr
 
 DATA = Path("/work/cache/emoji")
-RUNS = Path("/work/cache/runs")
-
-
-class Run:
-    """Log file, pid file, signal-triggered stop and atomic state save of one training run."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self.state_file = folder / "state.pt"
-        self._log = (folder / "log.txt").open("a")
-        (folder / "pid").write_text(f"{os.getpid()}\n")
-        self.stop = False
-        self._old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-
-    def _on_signal(self, signum: int, _frame: object) -> None:
-        self.stop = True
-
-    def log(self, msg: str) -> None:
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
-        print(line, flush=True)
-        self._log.write(line + "\n")
-        self._log.flush()
-
-    def load(self) -> dict | None:
-        if not self.state_file.is_file():
-            return None
-        return torch.load(self.state_file, weights_only=True)
-
-    def save(self, state: dict) -> None:
-        save_state(self.state_file, state)
-
-    def close(self) -> None:
-        for s, h in self._old.items():
-            signal.signal(s, h)
-        self._log.close()
-
-
-def check_config(saved: dict, cfg: dict, keys: tuple[str, ...], where: Path) -> None:
-    for k in keys:
-        if saved.get(k) != cfg[k]:
-            raise SystemExit(f"{where}: {k}={saved.get(k)} differs from {cfg[k]}; use a new --name")
 
 
 def batch_tensor(images: np.ndarray, idx: np.ndarray) -> torch.Tensor:
@@ -144,25 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--sigma", type=float, default=0.1, help="likelihood std in [0,1] units")
     ap.add_argument("--kl-warmup", type=int, default=2000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast")
-    ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--runs", type=Path, default=RUNS)
-    ap.add_argument("--init", type=Path, default=None, help="warm start from safetensors weights")
-    ap.add_argument("--export", type=Path, default=None, help="also export weights here")
-    ap.add_argument("--save-minutes", type=float, default=10.0)
-    ap.add_argument("--log-every", type=int, default=100)
-    ap.add_argument("--eval-every", type=int, default=2000, help="0: never")
-    ap.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this")
-    ap.add_argument("--threads", type=int, default=1)
+    add_run_args(ap, data=DATA, save_minutes=10.0, log_every=100, eval_every=2000)
     return ap
 
 
 def train(args: argparse.Namespace) -> dict:
     """Run (or resume) training; returns the final step and history."""
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)
-    run = Run(args.runs / args.name)
+    run = Run.start(args)
+    run.catch_signals()
     cfg = {
         "z": args.z,
         "batch": args.batch,
@@ -177,15 +121,12 @@ def train(args: argparse.Namespace) -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     rng = np.random.default_rng(args.seed)
     step, wall, history = 0, 0.0, []
-    if (st := run.load()) is not None:
-        check_config(st["config"], cfg, ("z", "sigma"), run.state_file)
+    if (st := run.load(cfg, ("z", "sigma"))) is not None:
         missing, unexpected = model.load_state_dict(st["model"], strict=False)
         if unexpected or set(missing) - set(PRIOR_KEYS):
             raise SystemExit(f"{run.state_file}: weights do not match ({missing}, {unexpected})")
         opt.load_state_dict(st["optim"])
-        rng.bit_generator.state = st["rng_numpy"]
-        torch.set_rng_state(st["rng_torch"])
-        step, wall, history = int(st["step"]), float(st["wall"]), list(st["history"])
+        step, wall, history = run.resume(st, rng)
         run.log(f"resumed at step {step} ({wall / 60:.1f} min trained)")
     elif args.init is not None:
         init = load_file(str(args.init))
@@ -225,18 +166,7 @@ def train(args: argparse.Namespace) -> dict:
 
     def checkpoint() -> None:
         prior = fit_prior(model, x_tr)
-        run.save(
-            {
-                "model": model.state_dict(),
-                "optim": opt.state_dict(),
-                "step": step,
-                "wall": wall,
-                "rng_numpy": rng.bit_generator.state,
-                "rng_torch": torch.get_rng_state(),
-                "config": cfg,
-                "history": history,
-            }
-        )
+        state = {"model": model.state_dict(), "optim": opt.state_dict()}
         meta = {
             "arch": "conv-vae",
             "steps": step,
@@ -245,18 +175,13 @@ def train(args: argparse.Namespace) -> dict:
             "last_eval": json.dumps(history[-1:]),
             "prior": json.dumps(prior),
         }
-        export_weights(model, run.folder / "model.safetensors", meta)
-        if args.export is not None:
-            export_weights(model, args.export, meta)
-        run.log(f"saved state at step {step}")
+        run.save(state | run.progress(step, wall, rng, cfg, history), model, meta, args.export)
 
-    t_start = last_save = t_log = time.time()
-    acc = np.zeros(3)
-    n_acc = 0
+    run.start_clock()
+    meter = Meter(3)  # loss, reconstruction, KL
     model.train()
     while step < args.steps and not run.stop:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, args.steps, args.lr, args.lr_min, args.warmup)
+        set_lr(lr_at(step, args.steps, args.lr, args.lr_min, args.warmup), opt)
         beta = min(1.0, step / max(1, args.kl_warmup))
         x = batch_tensor(x_tr, rng.integers(0, len(x_tr), args.batch))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
@@ -271,29 +196,19 @@ def train(args: argparse.Namespace) -> dict:
         loss.backward()
         opt.step()
         step += 1
-        acc += (float(loss.detach()), float(rec.detach()), float(kl.detach()))
-        n_acc += 1
-        if step % args.log_every == 0 or step == args.steps:
-            dt = time.time() - t_log
+        meter.add(float(loss.detach()), float(rec.detach()), float(kl.detach()))
+        if meter.due(step, args.log_every, args.steps):
+            sums, n_acc, dt = meter.lap()
             wall += dt
-            a = acc / n_acc
+            a = sums / n_acc
             run.log(
                 f"step {step} loss {a[0]:.1f} rec {a[1]:.1f} kl {a[2]:.1f} beta {beta:.2f} "
                 f"lr {opt.param_groups[0]['lr']:.2e} {n_acc * args.batch / dt:.1f} img/s"
             )
-            t_log, acc, n_acc = time.time(), np.zeros(3), 0
-        if args.eval_every and step % args.eval_every == 0:
-            evaluate()
-        if time.time() - last_save > args.save_minutes * 60:
-            checkpoint()
-            last_save = time.time()
-        if args.max_minutes is not None and time.time() - t_start > args.max_minutes * 60:
+        if run.tick(step, evaluate, checkpoint):
             break
-    wall += time.time() - t_log
-    if not history or history[-1]["step"] != step:
-        evaluate()
-    checkpoint()
-    run.close()
+    wall += meter.elapsed()
+    run.finish(step, history, evaluate, checkpoint)
     return {"step": step, "history": history, "params": params}
 
 
