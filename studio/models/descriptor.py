@@ -7,11 +7,15 @@ crop back happen here, so runners never do them.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from studio.models.arch import LoadedModel
+
+log = logging.getLogger(__name__)
 
 
 def to_padded_nchw(image: np.ndarray, multiple: int, fill: float | None = None) -> torch.Tensor:
@@ -35,10 +39,20 @@ class ImageModel:
     Reduced precision converts the weights once (faster than autocast's per-op casts); the
     output always comes back as float32. On the CPU, NHWC (channels_last) lets oneDNN use its
     blocked convolution kernels.
+
+    ``compiled=True`` runs the module through ``torch.compile`` (inductor, with weight freezing,
+    which lets it fold and fuse convolutions with their activations and residual adds): x4plus
+    on this CPU 10.4 s -> 7.9 s per 256x256 tile, after ~40 s of compilation per new tile
+    shape. So it pays off for batches, not for one-off edits; when compilation fails (no C++
+    compiler, an unsupported op) the model falls back to eager mode and says so in the log.
     """
 
     def __init__(
-        self, loaded: LoadedModel, device: torch.device, dtype: torch.dtype = torch.float32
+        self,
+        loaded: LoadedModel,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+        compiled: bool = False,
     ) -> None:
         self.loaded = loaded
         self.device = device
@@ -46,6 +60,26 @@ class ImageModel:
         self.module = loaded.module.to(device=device, dtype=dtype).eval()
         if device.type == "cpu":
             self.module = self.module.to(memory_format=torch.channels_last)
+        self._forward = self.module
+        if compiled:
+            import torch._inductor.config as inductor_config
+
+            inductor_config.freezing = True
+            self._forward = torch.compile(self.module, dynamic=False)
+
+    @property
+    def compiled(self) -> bool:
+        return self._forward is not self.module
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        if self.compiled:
+            try:
+                return self._forward(x)
+            except Exception as exc:  # any compiler failure: run eagerly from now on
+                arch = self.loaded.arch_id
+                log.warning("torch.compile failed (%s); running %s eagerly", exc, arch)
+                self._forward = self.module
+        return self.module(x)
 
     @property
     def scale(self) -> int:
@@ -59,7 +93,7 @@ class ImageModel:
             x = x.contiguous(memory_format=torch.channels_last)
         s = self.loaded.scale
         with torch.inference_mode():
-            y = self.module(x)
+            y = self._run(x)
             y = y[:, :, : h * s, : w * s].float().clamp_(0.0, 1.0)
             return y[0].permute(1, 2, 0).cpu().numpy()
 

@@ -21,6 +21,11 @@ from studio.models.spec import ModelSpec
 from studio.paths import checkpoints_dir
 
 
+def wants_compile() -> bool:
+    """``STUDIO_COMPILE=1`` (the CLI's ``--compile``): run image models through torch.compile."""
+    return os.environ.get("STUDIO_COMPILE", "").lower() in ("1", "true", "yes")
+
+
 def is_weight_path(name: str) -> bool:
     """True when a model name is a weight file rather than a registry id."""
     return name.lower().endswith(SAFETENSORS + TORCH_PICKLES)
@@ -59,10 +64,16 @@ class TaskContext:
         """The model of ``spec`` from the cache, loading it (cancellably) on a miss."""
         dtype = dtype or self.preferred_dtype(spec)
         key = (spec.id, str(self.device), str(dtype), wrapper.__name__)
+        options = {}
+        if wrapper is ImageModel and wants_compile():
+            options["compiled"] = True
+            key = (*key, "compiled")
         if key not in self.cache:
             yield LoadingModel(spec.id)
             self.cancel.check()
-        model = self.cache.get(key, lambda: wrapper(self._load(spec), self.device, dtype))
+        model = self.cache.get(
+            key, lambda: wrapper(self._load(spec), self.device, dtype, **options)
+        )
         self.cancel.check()
         return model
 
