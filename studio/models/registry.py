@@ -353,7 +353,7 @@ LEARNED_INPAINTERS = (
         files=(
             ModelFile(
                 "studio-inpaint.safetensors",
-                "d8d56f4ccf5dbd2a62ef166360ed8f1c332f62574b194fccf36dbcdb078e15d3",
+                "8322c9092e0ffffcece9e3ab32ea70d1e7f76aa0ebec81b237a6fc2491f6228e",
             ),
         ),
         size_multiple=8,
