@@ -74,3 +74,18 @@ def test_outpaint_to_an_aspect_ratio(qtbot, win) -> None:
     wait_finished(qtbot, win)
     win.accept_result()
     assert (win.document.width, win.document.height) == (171, 96)
+
+
+def test_panel_options_reach_the_job(win) -> None:
+    panel = win.inpaint_panel
+    panel.method.select("studio-inpaint")
+    panel.grow.setValue(-3)
+    panel.feather.setValue(9)
+    panel.padding.setValue(200)
+    params = panel.params()
+    assert (params.method, params.grow, params.feather, params.padding) == (
+        "studio-inpaint",
+        -3,
+        9,
+        200,
+    )

@@ -1,4 +1,5 @@
-"""The Inpaint panel: fill the painted mask (method, grow, feather) and extend the canvas."""
+"""The Inpaint panel: fill the painted mask (method, grow, feather, context) and extend the
+canvas."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ class InpaintPanel(QWidget):
         self.grow.setToolTip("Grow the mask before filling (negative shrinks it)")
         self.feather = _spin(0, 64, 4)
         self.feather.setToolTip("Blend the fill into its surroundings over this many pixels")
+        self.padding = _spin(8, 1024, 64)
+        self.padding.setToolTip(
+            "Surroundings the method sees around each masked area (more: better context, slower)"
+        )
         self.run_button = QPushButton("Fill mask")
         self.run_button.setToolTip("Fill what the mask covers; nothing outside changes")
         self.run_button.clicked.connect(lambda: self.run_requested.emit(self.params()))
@@ -50,6 +55,7 @@ class InpaintPanel(QWidget):
         form.addRow("", self.method.description)
         form.addRow("Grow", self.grow)
         form.addRow("Feather", self.feather)
+        form.addRow("Context", self.padding)
 
         self.extend = _spin(8, 4096, 128)
         self.sides = {
@@ -79,7 +85,10 @@ class InpaintPanel(QWidget):
 
     def params(self) -> InpaintParams:
         return InpaintParams(
-            method=self.method.current(), grow=self.grow.value(), feather=self.feather.value()
+            method=self.method.current(),
+            grow=self.grow.value(),
+            feather=self.feather.value(),
+            padding=self.padding.value(),
         )
 
     def outpaint_params(self, size: tuple[int, int] | None = None) -> OutpaintParams:
