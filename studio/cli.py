@@ -341,14 +341,12 @@ def _stylize(ns: argparse.Namespace) -> int:
 
 
 def _generate(ns: argparse.Namespace) -> int:
-    import numpy as np
-
     from studio.engine.jobs import JobRequest
-    from studio.engine.tasks.generate import GenerateParams
+    from studio.engine.tasks.generate import GenerateParams, no_pixels
     from studio.imageio import check_writable, read_image, write_image
 
     check_writable(ns.output)
-    mode, image = "samples", np.zeros((1, 1, 3), np.uint8)
+    mode, image = "samples", no_pixels()
     if ns.interpolate_to is not None:
         mode = "interpolate"
     if ns.variations_of:

@@ -10,6 +10,7 @@ import numpy as np
 
 from studio.document import Document
 from studio.engine.messages import TileReady
+from studio.engine.tasks.generate import no_pixels
 
 
 class TaskRunsMixin:
@@ -61,11 +62,7 @@ class TaskRunsMixin:
         if doc is None:  # nothing open: generate onto a fresh white canvas
             doc = Document.from_image(np.full((512, 512, 3), 255, np.uint8), "Untitled")
             self.set_document(doc)
-        image = (
-            doc.composite()[:, :, :3]
-            if params.mode == "variations"
-            else (np.zeros((1, 1, 3), np.uint8))
-        )  # samples and strips need no pixels
+        image = doc.composite()[:, :, :3] if params.mode == "variations" else no_pixels()
         self.generate_panel.clear_results()
         self.controller.submit(params, image)
 

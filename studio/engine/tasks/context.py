@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Hashable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -19,6 +20,8 @@ from studio.models.descriptor import ImageModel, InpaintModel
 from studio.models.loading import SAFETENSORS, TORCH_PICKLES, load_weights
 from studio.models.spec import ModelSpec
 from studio.paths import checkpoints_dir
+
+T = TypeVar("T")
 
 
 def wants_compile() -> bool:
@@ -58,6 +61,18 @@ class TaskContext:
             return torch.bfloat16
         return torch.float32
 
+    def cached(
+        self, key: Hashable, name: str, build: Callable[[], T]
+    ) -> Generator[LoadingModel, None, T]:
+        """``build()`` through the model cache under ``key``; a miss first yields
+        ``LoadingModel(name)``, and cancel is checked before and after loading."""
+        if key not in self.cache:
+            yield LoadingModel(name)
+            self.cancel.check()
+        model = self.cache.get(key, build)
+        self.cancel.check()
+        return model
+
     def load_model(
         self, spec: ModelSpec, dtype: torch.dtype | None = None, wrapper: type = ImageModel
     ) -> Generator[LoadingModel, None, ImageModel]:
@@ -68,14 +83,12 @@ class TaskContext:
         if wrapper is ImageModel and wants_compile():
             options["compiled"] = True
             key = (*key, "compiled")
-        if key not in self.cache:
-            yield LoadingModel(spec.id)
-            self.cancel.check()
-        model = self.cache.get(
-            key, lambda: wrapper(self._load(spec), self.device, dtype, **options)
-        )
-        self.cancel.check()
-        return model
+
+        def build():
+            loaded = load_weights(spec_weight_path(spec), spec.files[0].sha256)
+            return wrapper(loaded, self.device, dtype, **options)
+
+        return (yield from self.cached(key, spec.id, build))
 
     def load_inpaint_model(self, spec: ModelSpec) -> Generator[LoadingModel, None, InpaintModel]:
         return (yield from self.load_model(spec, torch.float32, InpaintModel))
@@ -88,11 +101,8 @@ class TaskContext:
         if not p.is_file():
             raise MissingModelError(f"{path}: weight file not found")
         key = (str(p), p.stat().st_mtime_ns, str(self.device), wrapper.__name__)
-        if key not in self.cache:
-            yield LoadingModel(p.name)
-            self.cancel.check()
 
-        def load():
+        def build():
             loaded: LoadedModel = load_weights(p)
             dtype = (
                 torch.float16
@@ -101,16 +111,16 @@ class TaskContext:
             )
             return wrapper(loaded, self.device, dtype)
 
-        model = self.cache.get(key, load)
-        self.cancel.check()
-        return model
+        return (yield from self.cached(key, p.name, build))
 
-    def _load(self, spec: ModelSpec):
-        if not spec.files:
-            raise MissingModelError(f"model '{spec.id}' has no weight files")
-        path = Path(checkpoints_dir()) / spec.files[0].name
-        if not path.is_file():
-            raise MissingModelError(
-                f"model '{spec.id}': weight file {spec.files[0].name} is missing from {path.parent}"
-            )
-        return load_weights(path, spec.files[0].sha256)
+
+def spec_weight_path(spec: ModelSpec) -> Path:
+    """The checkpoint file of a registry model; a clear error when it has none or it is missing."""
+    if not spec.files:
+        raise MissingModelError(f"model '{spec.id}' has no weight files")
+    path = Path(checkpoints_dir()) / spec.files[0].name
+    if not path.is_file():
+        raise MissingModelError(
+            f"model '{spec.id}': weight file {spec.files[0].name} is missing from {path.parent}"
+        )
+    return path

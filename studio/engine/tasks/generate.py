@@ -20,13 +20,12 @@ import numpy as np
 import torch
 
 from studio.engine.jobs import JobRequest, UpscaleParams
-from studio.engine.tasks.context import TaskContext
+from studio.engine.tasks.context import TaskContext, spec_weight_path
 from studio.engine.tasks.events import LoadingModel, Partial, Progress, Result, TaskEvent
-from studio.errors import BadInputError, MissingModelError
+from studio.errors import BadInputError
 from studio.geometry import Rect
 from studio.models import generate as gen
 from studio.models.archs.vae import ConvVAE
-from studio.paths import checkpoints_dir
 
 MODES = ("samples", "interpolate", "variations")
 MAX_COUNT = 256
@@ -77,26 +76,23 @@ def _weights_path(model: str) -> tuple[str, Path, str | None]:
     from studio.models.registry import get_model
 
     spec = get_model(model, "generate")
-    if not spec.files:
-        raise MissingModelError(f"model '{spec.id}' has no weight files")
-    path = Path(checkpoints_dir()) / spec.files[0].name
-    if not path.is_file():
-        raise MissingModelError(
-            f"model '{spec.id}': weight file {spec.files[0].name} is missing from {path.parent}"
-        )
-    return spec.id, path, spec.files[0].sha256
+    return spec.id, spec_weight_path(spec), spec.files[0].sha256
 
 
 def load_generator(model: str, ctx: TaskContext) -> Generator[TaskEvent, None, torch.nn.Module]:
     """The generator module on the task's device, from the model cache (loaded on a miss)."""
     model_id, path, sha = _weights_path(model)
     key = (model_id, str(ctx.device), "generate")
-    if key not in ctx.cache:
-        yield LoadingModel(model_id)
-        ctx.cancel.check()
-    module = ctx.cache.get(key, lambda: gen.load_generator(path, sha).module.to(ctx.device))
-    ctx.cancel.check()
-    return module
+
+    def build() -> torch.nn.Module:
+        return gen.load_generator(path, sha).module.to(ctx.device)
+
+    return (yield from ctx.cached(key, model_id, build))
+
+
+def no_pixels() -> np.ndarray:
+    """The input image of a job that needs none ("samples" and "interpolate" modes)."""
+    return np.zeros((1, 1, 3), np.uint8)
 
 
 def _upscale(

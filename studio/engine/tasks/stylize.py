@@ -12,7 +12,7 @@ original by ``strength``, and inside a mask only (feathered), with pixels outsid
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 
 import cv2
 import numpy as np
@@ -21,7 +21,7 @@ import torch
 from studio.engine.inpaint_regions import grow_and_feather
 from studio.engine.jobs import IMAGE_STYLE, JobRequest, StylizeParams
 from studio.engine.tasks.context import TaskContext
-from studio.engine.tasks.events import LoadingModel, Partial, Progress, Result, TaskEvent
+from studio.engine.tasks.events import Partial, Progress, Result, TaskEvent
 from studio.engine.tiling import run_tiled
 from studio.errors import BadInputError
 from studio.geometry import Rect
@@ -31,14 +31,6 @@ from studio.models.style_names import STYLES, style_index
 #: working memory per working-resolution pixel (measured peak: 280-400 MiB per megapixel)
 BYTES_PER_PX = 420
 CONTEXT = 64  # >= the 62 px an output pixel sees with fixed statistics, a multiple of 4
-
-
-def _load(ctx: TaskContext, key: str, loader: Callable[[], object]) -> Generator:
-    cache_key = (key, str(ctx.device))
-    if cache_key not in ctx.cache:
-        yield LoadingModel(key)
-        ctx.cancel.check()
-    return ctx.cache.get(cache_key, loader)
 
 
 def _styler(params: StylizeParams, ctx: TaskContext) -> Generator:
@@ -54,15 +46,19 @@ def _styler(params: StylizeParams, ctx: TaskContext) -> Generator:
             raise BadInputError(str(exc).strip("'\"")) from None
         except ValueError as exc:
             raise BadInputError(f"style blend: {exc}") from None
-        model = yield from _load(
-            ctx, "style-multistyle26", lambda: style_models.load_multistyle(device=ctx.device)
+        model = yield from ctx.cached(
+            ("style-multistyle26", str(ctx.device)),
+            "style-multistyle26",
+            lambda: style_models.load_multistyle(device=ctx.device),
         )
         return (
             lambda x, stats: model(x, weights, stats),
             lambda x, side: model.norm_stats(x, weights, side),
         )
-    model = yield from _load(
-        ctx, "style-arbitrary", lambda: style_models.load_arbitrary(device=ctx.device)
+    model = yield from ctx.cached(
+        ("style-arbitrary", str(ctx.device)),
+        "style-arbitrary",
+        lambda: style_models.load_arbitrary(device=ctx.device),
     )
     vector = _style_vector(params, model)
     return (
