@@ -33,6 +33,32 @@ def to_padded_nchw(image: np.ndarray, multiple: int, fill: float | None = None) 
     return x
 
 
+def padded_size(
+    h: int, w: int, multiple: int, minimum: int = 0, square: bool = False
+) -> tuple[int, int]:
+    """The smallest input size a model accepts that holds ``h x w``: at least ``minimum`` on
+    each side, square when asked, rounded up to ``multiple``."""
+    th, tw = max(h, minimum), max(w, minimum)
+    if square:
+        th = tw = max(th, tw)
+    multiple = max(1, multiple)
+    return th + (-th) % multiple, tw + (-tw) % multiple
+
+
+def pad_to_nchw(
+    image: np.ndarray, size: tuple[int, int], fill: float | None = None
+) -> torch.Tensor:
+    """HxWxC numpy -> 1xCxH'xW' tensor padded right/bottom to ``size``: mirrored (repeatedly,
+    so any amount works) or constant ``fill``."""
+    h, w = image.shape[:2]
+    pad = ((0, size[0] - h), (0, size[1] - w), (0, 0))
+    if fill is None:
+        image = np.pad(image, pad, mode="symmetric")
+    else:
+        image = np.pad(image, pad, mode="constant", constant_values=fill)
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+
+
 class ImageModel:
     """Runs a :class:`LoadedModel` on ``device`` with weights and activations in ``dtype``.
 
@@ -103,7 +129,9 @@ class InpaintModel:
 
     Our InpaintUNet takes ``cat([image, mask])`` (4 channels); spandrel's LaMa/MAT take
     ``(image, mask)``. Both return the composite, so known pixels come back unchanged. Inputs
-    are padded to the size multiple (image reflected, padding marked known) and cropped back.
+    are padded (image mirrored, padding marked known) to the size the model accepts: its size
+    multiple, and for fixed-size models such as MAT (square, 512) its minimum and shape; the
+    result is cropped back.
     """
 
     def __init__(
@@ -115,10 +143,24 @@ class InpaintModel:
         self.module = loaded.module.to(device=device, dtype=dtype).eval()
         self.two_inputs = loaded.in_channels != 4
 
+    @property
+    def native_side(self) -> int | None:
+        """The side of a fixed-size square model (MAT: 512), else None."""
+        extra = self.loaded.extra
+        return int(extra["min_size"]) if extra.get("square") and extra.get("min_size") else None
+
     def __call__(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
-        x = to_padded_nchw(image, self.loaded.size_multiple)
-        m = to_padded_nchw(hole[:, :, None].astype(np.float32), self.loaded.size_multiple, 0.0)
+        extra = self.loaded.extra
+        size = padded_size(
+            h,
+            w,
+            self.loaded.size_multiple,
+            int(extra.get("min_size") or 0),
+            bool(extra.get("square")),
+        )
+        x = pad_to_nchw(image, size)
+        m = pad_to_nchw(hole[:, :, None].astype(np.float32), size, 0.0)
         x = x.to(device=self.device, dtype=self.dtype)
         m = m.to(device=self.device, dtype=self.dtype)
         with torch.inference_mode():

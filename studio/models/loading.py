@@ -1,17 +1,24 @@
 """Safe loading of weight files: safetensors first, ``torch.load(weights_only=True)`` for
 ``.pth``/``.pt``/``.ckpt``, anything else refused. A pickle that tries to run code is refused
 without running it. Architectures are recognised by keys and shapes (ours first, then spandrel's
-MIT-licensed core for user files).
+MIT-licensed core for user files, then ``spandrel_extra_arches`` when the artist has installed it:
+that package holds MAT and other architectures under non-commercial licences, so Studio never
+depends on it).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from spandrel import ArchRegistry
 
 from studio.errors import BadWeightsError, MissingModelError
 from studio.models.arch import LoadedModel
@@ -104,6 +111,47 @@ def build_model(state: Mapping[str, torch.Tensor], name: str = "weights") -> Loa
     return _load_with_spandrel(state, name)
 
 
+#: keys that mark a MAT (Mask-Aware Transformer) inpainting checkpoint
+_MAT_KEYS = (
+    "synthesis.first_stage.conv_first.conv.resample_filter",
+    "model.synthesis.first_stage.conv_first.conv.resample_filter",
+)
+
+
+@functools.cache
+def _extra_registry() -> ArchRegistry | None:
+    """``spandrel_extra_arches``'s registry when the artist has installed it, else None."""
+    try:
+        from spandrel_extra_arches import EXTRA_REGISTRY
+    except ImportError:
+        return None
+    return EXTRA_REGISTRY
+
+
+@functools.cache
+def _spandrel_registry() -> ArchRegistry:
+    """spandrel's own architectures, then the extra ones (a copy: spandrel's global registry is
+    left as it is)."""
+    from spandrel import MAIN_REGISTRY
+
+    extra = _extra_registry()
+    if extra is None:
+        return MAIN_REGISTRY
+    registry = MAIN_REGISTRY.copy()
+    registry.add(*extra, ignore_duplicates=True)
+    return registry
+
+
+def _unsupported(state: Mapping[str, torch.Tensor], name: str) -> BadWeightsError:
+    if any(k in state for k in _MAT_KEYS) and _extra_registry() is None:
+        return BadWeightsError(
+            f"{name}: a MAT inpainting checkpoint. MAT's code is licensed for non-commercial use "
+            "only, so Studio does not ship it; to use this file, install it yourself with "
+            "'pip install spandrel_extra_arches' (check its licence first) and restart Studio."
+        )
+    return BadWeightsError(f"{name}: not an architecture Studio recognises")
+
+
 def _load_with_spandrel(state: Mapping[str, torch.Tensor], name: str) -> LoadedModel:
     from spandrel import (
         ImageModelDescriptor,
@@ -113,9 +161,9 @@ def _load_with_spandrel(state: Mapping[str, torch.Tensor], name: str) -> LoadedM
     )
 
     try:
-        descriptor = ModelLoader().load_from_state_dict(dict(state))
+        descriptor = ModelLoader(registry=_spandrel_registry()).load_from_state_dict(dict(state))
     except UnsupportedModelError:
-        raise BadWeightsError(f"{name}: not an architecture Studio recognises") from None
+        raise _unsupported(state, name) from None
     except (RuntimeError, ValueError, KeyError) as exc:
         raise BadWeightsError(f"{name}: recognised but failed to load ({exc})") from None
     # masked models (LaMa and other inpainters) take (image, mask): InpaintModel calls them so

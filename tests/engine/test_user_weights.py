@@ -73,3 +73,51 @@ def test_an_upscaler_given_to_inpaint_is_refused(tmp_path: Path, photo) -> None:
 def test_missing_user_file_is_a_clear_failure(tmp_path: Path, photo) -> None:
     out = list(JobRunner().run(JobRequest(UpscaleParams(str(tmp_path / "no.pth")), photo)))[-1]
     assert isinstance(out, JobFailed) and out.kind == "missing_model"
+
+
+def test_a_mat_file_without_the_extra_package_is_refused_with_the_reason(
+    tmp_path: Path, photo, monkeypatch
+) -> None:
+    from spandrel import MAIN_REGISTRY
+
+    from studio.models import loading
+
+    monkeypatch.setattr(loading, "_extra_registry", lambda: None)
+    monkeypatch.setattr(loading, "_spandrel_registry", lambda: MAIN_REGISTRY)
+    key = "synthesis.first_stage.conv_first.conv.resample_filter"
+    path = tmp_path / "mat.safetensors"
+    save_file({key: torch.ones(4, 4), "synthesis.other.weight": torch.zeros(3)}, path)
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[5:20, 5:20] = 1
+    out = list(JobRunner().run(JobRequest(InpaintParams(str(path)), photo, mask=mask)))[-1]
+    assert isinstance(out, JobFailed) and out.kind == "bad_weights"
+    assert "MAT" in out.message and "pip install spandrel_extra_arches" in out.message
+
+
+def test_a_mat_file_runs_at_its_native_square_size_and_fills_only_the_mask(
+    tmp_path: Path, photo
+) -> None:
+    """MAT (spandrel_extra_arches, a dev-only dependency: non-commercial licence) needs square
+    inputs that are multiples of 512: a 96x128 context is padded to 512x512 and cropped back."""
+    from spandrel_extra_arches.architectures.MAT import MAT
+
+    torch.manual_seed(0)
+    path = _save(MAT(), tmp_path / "mat.safetensors")
+    shapes: list[tuple[int, ...]] = []
+
+    def record(module: torch.nn.Module, args: tuple) -> None:
+        if type(module).__name__ == "MAT":
+            shapes.append(tuple(args[0].shape))
+
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[30:52, 40:75] = 1
+    params = InpaintParams(str(path), grow=0, feather=0)
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(record)
+    try:
+        out = list(JobRunner().run(JobRequest(params, photo, mask=mask)))[-1]
+    finally:
+        hook.remove()
+    assert isinstance(out, JobFinished), getattr(out, "message", "")
+    assert shapes == [(1, 3, 512, 512)]
+    np.testing.assert_array_equal(out.image[mask == 0], photo[mask == 0])
+    assert not np.array_equal(out.image[mask > 0], photo[mask > 0])

@@ -65,7 +65,8 @@ def _filler_for(params, ctx: TaskContext) -> Generator[TaskEvent, None, tuple[Fi
         if model.loaded.in_channels != 4 and purpose != "Inpainting":
             kind = purpose or "unknown"
             raise BadInputError(f"{params.method}: not an inpainting model ({kind})")
-        return model, USER_MAX_SIDE
+        # a fixed-size model (MAT) works at its own size: larger contexts are scaled to it
+        return model, model.native_side or USER_MAX_SIDE
     spec = get_model(params.method, "inpaint")
     if spec.arch == "classical":
         return classical_filler(spec.id, params.seed), spec.max_side
