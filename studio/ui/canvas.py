@@ -130,7 +130,7 @@ class CanvasView(QGraphicsView):
         if change.kind == "size":
             self._rebuild()
         elif change.kind == "layers":
-            self.refresh(self.document.bounds)
+            self.refresh(self.document.bounds if change.rect is None else change.rect)
         elif change.kind == "pixels":
             self.refresh(change.rect or self.document.bounds)
         elif change.kind == "mask":

@@ -154,3 +154,33 @@ def test_large_composites_are_banded_and_equal(doc: Document) -> None:
     whole = big.composite()
     for y in (0, 500, 1099):
         np.testing.assert_array_equal(big.composite(Rect(0, y, 1000, 1)), whole[y : y + 1])
+
+
+def test_layer_changes_report_only_the_footprint_that_can_change(doc: Document) -> None:
+    """The canvas recomposites only these rects, so they must cover every composite change."""
+    rects: list[Rect | None] = []
+    doc.subscribe(lambda c: rects.append(c.rect) if c.kind == "layers" else None)
+    empty = doc.add_layer(Layer.blank(doc.width, doc.height, "Empty"))
+    assert rects[-1].is_empty(), "an empty layer changes nothing"
+    red = red_layer(doc)
+    box = Rect(20, 10, 40, 20)
+    assert rects[-1] == box
+    doc.set_layer_props(red.id, visible=False)
+    assert rects[-1] == box
+    doc.set_layer_props(red.id, opacity=0.5)  # hidden: its opacity changes nothing on screen
+    assert rects[-1].is_empty()
+    doc.move_layer(doc.index_of(red.id), 0)
+    assert rects[-1] == box
+    doc.remove_layer(empty.id)
+    assert rects[-1].is_empty()
+    doc.undo()
+    doc.move_layer(1, 0)  # the opaque photo: its footprint is everything
+    assert rects[-1] == doc.bounds
+    # and outside the reported rects the composite never changed
+    before = doc.composite()
+    doc.set_layer_props(red.id, visible=True)
+    after = doc.composite()
+    outside = np.ones(before.shape[:2], bool)
+    outside[rects[-1].slices] = False
+    np.testing.assert_array_equal(after[outside], before[outside])
+    assert not np.array_equal(after[box.slices], before[box.slices])

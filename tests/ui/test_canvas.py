@@ -314,3 +314,39 @@ def test_undo_and_redo_shortcuts(win, pointer, qtbot, photo) -> None:
     qtbot.keyClick(win, Qt.Key.Key_Y, ctrl)
     np.testing.assert_array_equal(win.document.active_layer.pixels, painted)
     assert win.actions["undo"].text() == "&Undo Brush"
+
+
+def test_layer_operations_redraw_exactly_what_changed(win) -> None:
+    """Layer changes recomposite only their footprint: the canvas cache must still equal the
+    document's composite after each one (and after undo/redo)."""
+    from studio.document import Layer
+    from studio.ui.qimage import numpy_to_qimage, qimage_to_numpy
+
+    doc = win.document
+
+    def assert_cache_matches() -> None:
+        cache = qimage_to_numpy(win.canvas.doc_item.image)
+        # through the same premultiplied format, so translucent pixels round the same way
+        np.testing.assert_array_equal(cache, qimage_to_numpy(numpy_to_qimage(doc.composite())))
+
+    sticker = Layer.blank(doc.width, doc.height, "Sticker")
+    sticker.pixels[40:70, 10:50] = (0, 200, 0, 255)
+    doc.add_layer(sticker)
+    assert_cache_matches()
+    doc.add_layer(Layer.blank(doc.width, doc.height, "Empty"))
+    doc.set_layer_props(sticker.id, visible=False)
+    assert_cache_matches()
+    doc.set_layer_props(sticker.id, visible=True, opacity=0.5)
+    assert_cache_matches()
+    doc.move_layer(doc.index_of(sticker.id), 0)  # under the opaque photo: hidden by it
+    assert_cache_matches()
+    doc.set_layer_props(doc.layers[1].id, visible=False)  # the photo: reveals the sticker
+    assert_cache_matches()
+    for _ in range(5):
+        doc.undo()
+        assert_cache_matches()
+    for _ in range(5):
+        doc.redo()
+        assert_cache_matches()
+    doc.remove_layer(sticker.id)
+    assert_cache_matches()
