@@ -6,6 +6,8 @@ Sources, all fetched with the ordinary clients and unpacked under a cache folder
   photo folders; paintings, cartoons, icons, SVG and puzzle pieces are left out);
 * Debian ``mate-backgrounds`` (``nature/`` only) and ``plasma-workspace-wallpapers`` (an
   allow-list of the wallpapers that are photographs; renders are left out);
+* Debian ``lomiri-wallpapers-16.04`` / ``-20.04``: an allow-list of the contest wallpapers
+  that are photographs (per-file CC-BY / CC-BY-SA / CC0; added for studio-inpaint v2);
 * PyPI ``scikit-image``: photos bundled in the installed wheel (never fetched at run time);
 * PyPI ``scikit-learn``: ``china.jpg`` and ``flower.jpg`` read from the wheel (``pip download``).
 
@@ -277,6 +279,42 @@ def _out_name(c: Candidate) -> str:
     return f"{tag}-{slug}-{digest}.png"
 
 
+#: photographs among the Ubuntu/Lomiri contest wallpapers (umang, Fossa, Infinite-Sea and
+#: Painting-Colors are renders or paintings)
+LOMIRI_PHOTOS = {
+    "lomiri-wallpapers-16.04": (
+        "Bridge_by_Sander_Klootwijk",
+        "Dragonfly_by_Bolly",
+        "Picture_0B_by_freespace",
+        "Picture_1A_by_freespace",
+        "Wine_by_Jakkub_Mede",
+        "aitzgorri_by_Aitzol_Berasategi",
+        "analogpattern_by_Peter_Nerlich",
+        "free_by_Peter_Nerlich",
+        "friends_by_Aitzol_Berasategi",
+        "greentock_by_Peter_Nerlich",
+        "life_by_Aitzol_Berasategi",
+        "picosdeeuropa_by_Aitzol_Berasategi",
+        "seeding_by_Clements_Engelhardt",
+        "sunset_by_Aitzol_Berasategi",
+    ),
+    "lomiri-wallpapers-20.04": ("Kleiber_by_Lukas_Baubkus",),
+}
+
+
+def lomiri_candidates(root: Path, pkg: str) -> list[Candidate]:
+    """The photographs of an unpacked ``lomiri-wallpapers-16.04`` or ``-20.04``; licences come
+    from the upstream paths (``16.04/NAME.jpg``) of the package's DEP-5 copyright file."""
+    stanzas = _copyright(root, pkg)
+    release = pkg.rsplit("-", 1)[-1]
+    base = root / "usr/share/backgrounds"
+    files = [base / f"{stem}.jpg" for stem in LOMIRI_PHOTOS[pkg]]
+    files = [f for f in files if f.is_file()]
+    return _file_candidates(
+        root, pkg, files, lambda rel: _license(stanzas, f"{release}/{Path(rel).name}")
+    )
+
+
 def build(out: Path, candidates: list[Candidate]) -> dict:
     """Write ``out/{train,val}/*.png`` and ``out/manifest.json``; return the manifest."""
     manifest_file = out / "manifest.json"
@@ -332,14 +370,20 @@ def build(out: Path, candidates: list[Candidate]) -> dict:
     return manifest
 
 
-def collect(debs: Path, wheels: Path, fetch: bool = True) -> list[Candidate]:
-    """All candidates from the five packages (missing packages are reported and skipped)."""
+def collect(
+    debs: Path, wheels: Path, fetch: bool = True, sources: tuple[str, ...] = ()
+) -> list[Candidate]:
+    """All candidates from the packages (missing packages are reported and skipped); the
+    optional ``sources`` ("lomiri") were added after the first data set was built."""
     cands: list[Candidate] = []
-    for pkg, fn in (
+    debian: list[tuple[str, Callable[[Path], list[Candidate]]]] = [
         ("gcompris-qt-data", gcompris_candidates),
         ("mate-backgrounds", mate_candidates),
         ("plasma-workspace-wallpapers", plasma_candidates),
-    ):
+    ]
+    if "lomiri" in sources:
+        debian += [(pkg, lambda r, pkg=pkg: lomiri_candidates(r, pkg)) for pkg in LOMIRI_PHOTOS]
+    for pkg, fn in debian:
         root = ensure_deb(pkg, debs, fetch)
         if root is not None:
             cands += fn(root)
@@ -354,8 +398,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--debs", type=Path, default=Path("/work/cache/debs"))
     ap.add_argument("--wheels", type=Path, default=Path("/work/cache/wheels"))
     ap.add_argument("--no-fetch", action="store_true", help="use only what is already cached")
+    ap.add_argument(
+        "--with-lomiri",
+        action="store_true",
+        help="add the Lomiri wallpaper photos (studio-inpaint v2; the SR models used the set "
+        "without them)",
+    )
     args = ap.parse_args(argv)
-    manifest = build(args.out, collect(args.debs, args.wheels, not args.no_fetch))
+    sources = ("lomiri",) if args.with_lomiri else ()
+    manifest = build(args.out, collect(args.debs, args.wheels, not args.no_fetch, sources))
     by_source: Counter = Counter()
     for key, n in manifest["counts"].items():
         print(f"{key:45s} {n:4d}")
