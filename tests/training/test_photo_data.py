@@ -188,3 +188,24 @@ def test_prepare_keeps_min_size_and_caps_long_side(size: tuple[int, int]) -> Non
     arr, _ = photos.prepare(data.getvalue(), "x.png")
     assert arr is not None
     assert arr.shape[:2] == ((300, 256) if size[0] == 256 else (293, 2048))
+
+
+def test_lomiri_photos_take_their_licence_from_the_upstream_path(tmp_path: Path) -> None:
+    root = tmp_path / "lomiri-wallpapers-16.04"
+    doc = root / "usr/share/doc/lomiri-wallpapers-16.04"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+        "Files: *\nCopyright: someone\nLicense: GPL-3\n\n"
+        "Files: 16.04/seeding_by_Clements_Engelhardt.jpg\nCopyright: C. E.\nLicense: CC0-1.0\n\n"
+        "Files: 16.04/Bridge_by_Sander_Klootwijk.jpg\nCopyright: S. K.\nLicense: CC-BY-SA-4.0\n"
+    )
+    base = root / "usr/share/backgrounds"
+    base.mkdir(parents=True)
+    for stem in ("seeding_by_Clements_Engelhardt", "Bridge_by_Sander_Klootwijk", "umang_by_X"):
+        Image.new("RGB", (300, 300)).save(base / f"{stem}.jpg")
+    cands = photos.lomiri_candidates(root, "lomiri-wallpapers-16.04")
+    found = {Path(c.path).stem: c.license for c in cands}
+    assert set(found) == {"seeding_by_Clements_Engelhardt", "Bridge_by_Sander_Klootwijk"}
+    assert found["seeding_by_Clements_Engelhardt"].startswith("CC0-1.0 (debian/copyright, per-file")
+    assert found["Bridge_by_Sander_Klootwijk"].startswith("CC-BY-SA-4.0")
