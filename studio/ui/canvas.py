@@ -23,6 +23,8 @@ from studio.ui.qimage import blank_canvas_image, image_view, write_region
 
 ZOOM_MIN, ZOOM_MAX = 1 / 64, 64.0
 _BAND_PIXELS = 1 << 21  # refresh very large rectangles in bands of rows
+#: the hardness ring of the brush cursor shows only when it is this many screen px from the outline
+CURSOR_RING_GAP = 3.0
 
 
 class Tool(Protocol):
@@ -101,6 +103,7 @@ class CanvasView(QGraphicsView):
         self.scene().addItem(self.cursor_item)
         self.mask_color = QColor(255, 40, 40)
         self.cursor_radius = 0.0  # brush outline radius in document pixels (0 = none)
+        self.cursor_hardness = 1.0  # where the brush's falloff starts, as a fraction of radius
         self._unsubscribe = None
         self._space_down = False
         self._panning = False
@@ -209,16 +212,22 @@ class CanvasView(QGraphicsView):
         """Show a selection outline (document coordinates), or none."""
         self.outline.set_path(path or QPainterPath())
 
-    def set_cursor_radius(self, radius: float) -> None:
-        """Draw a circle of ``radius`` document pixels around the pointer (0 hides it)."""
+    def set_cursor_radius(self, radius: float, hardness: float = 1.0) -> None:
+        """Draw a circle of ``radius`` document pixels around the pointer (0 hides it), and a
+        second one where a soft brush starts to fade (``hardness * radius``)."""
         self.cursor_radius = radius
+        self.cursor_hardness = hardness
         self._update_cursor(self._last_doc_pos)
 
     def _update_cursor(self, pos: QPointF) -> None:
         path = QPainterPath()
         if self.cursor_radius > 0 and self.document is not None:
-            r = max(self.cursor_radius, 0.5 / max(self.zoom, 1e-6))
+            zoom = max(self.zoom, 1e-6)
+            r = max(self.cursor_radius, 0.5 / zoom)
             path.addEllipse(pos, r, r)
+            inner = self.cursor_hardness * self.cursor_radius
+            if (r - inner) * zoom >= CURSOR_RING_GAP and inner * zoom >= CURSOR_RING_GAP:
+                path.addEllipse(pos, inner, inner)
         self.cursor_item.set_path(path)
 
     # -- zoom and pan -----------------------------------------------------------------------------

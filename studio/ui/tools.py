@@ -82,6 +82,9 @@ class Tool:
     def radius(self) -> float:
         return 0.0
 
+    def hardness(self) -> float:
+        return 1.0
+
 
 class BrushTool(Tool):
     """Paints or erases on the active layer, or on the mask; one stroke = one undo step."""
@@ -101,6 +104,9 @@ class BrushTool(Tool):
 
     def radius(self) -> float:
         return self.brush().size / 2
+
+    def hardness(self) -> float:
+        return self.brush().hardness
 
     def press(self, pos: QPointF, pressure: float, modifiers: Qt.KeyboardModifier) -> None:
         doc = self.box.document()
@@ -344,7 +350,7 @@ class ToolBox(QObject):
             self.tool.finish()
         self.current = tool_id
         self.canvas.tool = self.tool
-        self.canvas.set_cursor_radius(self.tool.radius())
+        self.canvas.set_cursor_radius(self.tool.radius(), self.tool.hardness())
         self.tool_changed.emit(tool_id)
 
     def swap_erase(self) -> None:
@@ -378,7 +384,7 @@ class ToolBox(QObject):
             self.settings.mask_brush = new
         else:
             self.settings.paint_brush = new
-        self.canvas.set_cursor_radius(self.tool.radius())
+        self.canvas.set_cursor_radius(self.tool.radius(), self.tool.hardness())
         self.brush_changed.emit()
         self._settings_changed()
 

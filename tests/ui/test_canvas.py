@@ -350,3 +350,20 @@ def test_layer_operations_redraw_exactly_what_changed(win) -> None:
         assert_cache_matches()
     doc.remove_layer(sticker.id)
     assert_cache_matches()
+
+
+def test_brush_cursor_shows_size_and_where_a_soft_brush_fades(win) -> None:
+    win.tools.select("brush")
+
+    def rings() -> list[float]:
+        polys = win.canvas.cursor_item.path.toSubpathPolygons()
+        return sorted(round(p.boundingRect().width() / 2, 1) for p in polys)
+
+    set_brush(win, size=40, hardness=0.5)
+    assert rings() == pytest.approx([10.0, 20.0], abs=0.6)
+    set_brush(win, size=40, hardness=1.0)
+    assert rings() == pytest.approx([20.0], abs=0.6)
+    set_brush(win, size=40, hardness=0.95)  # ring 1 px inside the outline at 100 %: not drawn
+    assert len(rings()) == 1
+    win.tools.select("rect")
+    assert rings() == []
