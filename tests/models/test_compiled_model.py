@@ -63,3 +63,26 @@ def test_the_engine_compiles_only_when_asked(monkeypatch, value, expected) -> No
     except StopIteration as stop:
         model = stop.value
     assert isinstance(model, ImageModel) and bool(calls) is expected
+
+
+def test_user_weight_files_are_compiled_too(monkeypatch, tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    from studio.engine.cache import ModelCache
+    from studio.engine.device import describe
+    from studio.engine.jobs import CancelToken
+    from studio.engine.tasks.context import TaskContext
+
+    path = tmp_path / "mine.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny_loaded().module.state_dict().items()}, path)
+    monkeypatch.setenv("STUDIO_COMPILE", "1")
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: calls.append(kw) or module)
+    ctx = TaskContext(CancelToken(), describe(torch.device("cpu")), ModelCache())
+    gen = ctx.load_user_model(path)
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        model = stop.value
+    assert isinstance(model, ImageModel) and calls, "torch.compile was asked for"

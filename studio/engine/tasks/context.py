@@ -79,10 +79,7 @@ class TaskContext:
         """The model of ``spec`` from the cache, loading it (cancellably) on a miss."""
         dtype = dtype or self.preferred_dtype(spec)
         key = (spec.id, str(self.device), str(dtype), wrapper.__name__)
-        options = {}
-        if wrapper is ImageModel and wants_compile():
-            options["compiled"] = True
-            key = (*key, "compiled")
+        key, options = _compile_options(key, wrapper)
 
         def build():
             loaded = load_weights(spec_weight_path(spec), spec.files[0].sha256)
@@ -101,6 +98,7 @@ class TaskContext:
         if not p.is_file():
             raise MissingModelError(f"{path}: weight file not found")
         key = (str(p), p.stat().st_mtime_ns, str(self.device), wrapper.__name__)
+        key, options = _compile_options(key, wrapper)
 
         def build():
             loaded: LoadedModel = load_weights(p)
@@ -109,9 +107,17 @@ class TaskContext:
                 if self.device.type == "cuda" and loaded.supports_half
                 else (torch.float32)
             )
-            return wrapper(loaded, self.device, dtype)
+            return wrapper(loaded, self.device, dtype, **options)
 
         return (yield from self.cached(key, p.name, build))
+
+
+def _compile_options(key: tuple, wrapper: type) -> tuple[tuple, dict[str, bool]]:
+    """Cache key and wrapper options: image models are compiled when :func:`wants_compile`
+    (any architecture, registry or user file; a compiler failure falls back to eager)."""
+    if wrapper is ImageModel and wants_compile():
+        return (*key, "compiled"), {"compiled": True}
+    return key, {}
 
 
 def spec_weight_path(spec: ModelSpec) -> Path:
