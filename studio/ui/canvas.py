@@ -18,11 +18,11 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView
 
 from studio.document import Change, Document
 from studio.geometry import Rect
+from studio.ui.band_queue import BandQueue
 from studio.ui.mipmap import MipImageItem
 from studio.ui.qimage import blank_canvas_image, image_view, write_region
 
 ZOOM_MIN, ZOOM_MAX = 1 / 64, 64.0
-_BAND_PIXELS = 1 << 21  # refresh very large rectangles in bands of rows
 #: the hardness ring of the brush cursor shows only when it is this many screen px from the outline
 CURSOR_RING_GAP = 3.0
 
@@ -104,6 +104,9 @@ class CanvasView(QGraphicsView):
         self.mask_color = QColor(255, 40, 40)
         self.cursor_radius = 0.0  # brush outline radius in document pixels (0 = none)
         self.cursor_hardness = 1.0  # where the brush's falloff starts, as a fraction of radius
+        self.redraw = BandQueue(self._visible_rect, self)
+        self.redraw.register("doc", self._composite_band)
+        self.redraw.register("mask", self._mask_band)
         self._unsubscribe = None
         self._space_down = False
         self._panning = False
@@ -123,6 +126,7 @@ class CanvasView(QGraphicsView):
     def _rebuild(self) -> None:
         doc = self.document
         assert doc is not None
+        self.redraw.clear()
         self.doc_item.set_image(blank_canvas_image(doc.width, doc.height))
         self.mask_item.set_image(blank_canvas_image(doc.width, doc.height))
         self.scene().setSceneRect(QRectF(0, 0, doc.width, doc.height))
@@ -140,7 +144,8 @@ class CanvasView(QGraphicsView):
             self.refresh_mask(change.rect or self.document.bounds)
 
     def refresh(self, rect: Rect) -> None:
-        """Re-composite ``rect`` into the render cache and schedule its repaint.
+        """Re-composite ``rect`` into the render cache and schedule its repaint (at once when
+        small, band by band from the event loop when large: see :mod:`band_queue`).
 
         The transparency checkerboard is drawn only once some pixel is not opaque (it costs
         as much as the image itself to draw); a full refresh re-decides.
@@ -150,31 +155,40 @@ class CanvasView(QGraphicsView):
             return
         if rect == self.document.bounds:
             self.doc_item.checker = None
-        for band in _bands(rect):
-            pixels = self.document.composite(band)
-            if self.doc_item.checker is None and pixels[:, :, 3].min() < 255:
-                self.doc_item.checker = self._checker
-            write_region(self.doc_item.image, band.x, band.y, pixels)
-        self.doc_item.mark_dirty(rect)
+        self.redraw.submit("doc", rect)
+
+    def _composite_band(self, band: Rect) -> None:
+        pixels = self.document.composite(band)
+        if self.doc_item.checker is None and pixels[:, :, 3].min() < 255:
+            self.doc_item.checker = self._checker
+        write_region(self.doc_item.image, band.x, band.y, pixels)
+        self.doc_item.mark_dirty(band)
 
     def refresh_mask(self, rect: Rect) -> None:
         rect = rect.intersect(self.document.bounds)
         if rect.is_empty():
             return
-        c = self.mask_color
-        colour = np.array([c.blue(), c.green(), c.red()], np.uint16)
         if self.mask_item.empty and not self.document.mask[rect.slices].any():
             return  # nothing drawn, nothing to draw: skip the work (and the mipmap)
-        for band in _bands(rect):
-            m = self.document.mask[band.slices]
-            view = image_view(self.mask_item.image)[band.slices]
-            if not m.any():
-                view[:] = 0
-                continue
+        self.redraw.submit("mask", rect)
+
+    def _mask_band(self, band: Rect) -> None:
+        c = self.mask_color
+        colour = np.array([c.blue(), c.green(), c.red()], np.uint16)
+        m = self.document.mask[band.slices]
+        view = image_view(self.mask_item.image)[band.slices]
+        if not m.any():
+            view[:] = 0
+        else:
             a = np.rint(m * 255.0).astype(np.uint16)
             view[:, :, :3] = (a[:, :, None] * colour + 127) // 255
             view[:, :, 3] = a
-        self.mask_item.mark_dirty(rect)
+        self.mask_item.mark_dirty(band)
+
+    def _visible_rect(self) -> Rect:
+        """The document pixels the viewport shows now."""
+        r = self.mapToScene(self.viewport().rect()).boundingRect().toAlignedRect()
+        return Rect(r.x(), r.y(), r.width(), r.height())
 
     # -- mask overlay -----------------------------------------------------------------------------
     def set_mask_color(self, color: QColor) -> None:
@@ -426,12 +440,3 @@ class CanvasView(QGraphicsView):
         self._last_doc_pos = pos
         self.cursor_moved.emit(int(np.floor(pos.x())), int(np.floor(pos.y())))
         self._update_cursor(pos)
-
-
-def _bands(rect: Rect) -> list[Rect]:
-    """``rect`` split into bands of rows of at most ~2 M pixels."""
-    if rect.area <= _BAND_PIXELS:
-        return [rect]
-    rows = max(1, _BAND_PIXELS // max(rect.w, 1))
-    ys = range(rect.y, rect.bottom, rows)
-    return [Rect(rect.x, y, rect.w, min(rows, rect.bottom - y)) for y in ys]
