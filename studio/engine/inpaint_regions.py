@@ -7,6 +7,7 @@ guarantees that pixels there come back bit-identical.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import cv2
@@ -156,3 +157,57 @@ def color_match(
     out = fill.copy()
     out[hole_u8 > 0] += offset[hole_u8 > 0]
     return np.clip(out, 0.0, 1.0)
+
+
+def outpaint_tiles(alpha: np.ndarray, original: Rect, tile: int) -> list[Rect]:
+    """Tiles of at most ``tile`` px covering the blend weight ``alpha`` > 0 of an outpaint, in
+    fill order: nearest to the original first, then outward.
+
+    Outpainting a long side in one piece would downscale the whole strip to the method's
+    comfortable size (a 4000 px side comes back at a quarter of its resolution). Filled tile
+    by tile, each at full resolution, every tile sees the original and the tiles filled before
+    it as context, so the strip continues without seams. Each side's strip (with the feathered
+    seam inside the original) is cut along its length; the top and bottom strips take the
+    corners.
+    """
+    height, width = alpha.shape
+    weighted = alpha > 0
+    inside = weighted[original.slices]
+
+    def reach(line: np.ndarray) -> int:
+        """How far the feathered seam reaches into the original along ``line`` (from its start)."""
+        stop = np.flatnonzero(~line)
+        return int(stop[0]) if stop.size else len(line)
+
+    # measured through the middle of each edge, away from the other sides' seams
+    mid_row, mid_col = inside[inside.shape[0] // 2], inside[:, inside.shape[1] // 2]
+    top_in, bottom_in = reach(mid_col), reach(mid_col[::-1])
+    left_in, right_in = reach(mid_row), reach(mid_row[::-1])
+    top, bottom = original.y + top_in, original.bottom - bottom_in
+    strips = [
+        Rect(0, 0, width, top),
+        Rect(0, bottom, width, height - bottom),
+        Rect(0, top, original.x + left_in, bottom - top),
+        Rect(original.right - right_in, top, width - original.right + right_in, bottom - top),
+    ]
+    tiles = []
+    for strip in strips:
+        if strip.is_empty():
+            continue
+        ny, nx = -(-strip.h // tile), -(-strip.w // tile)
+        ys = np.linspace(strip.y, strip.bottom, ny + 1).round().astype(int)
+        xs = np.linspace(strip.x, strip.right, nx + 1).round().astype(int)
+        for y0, y1 in itertools.pairwise(ys):
+            for x0, x1 in itertools.pairwise(xs):
+                t = Rect(int(x0), int(y0), int(x1 - x0), int(y1 - y0))
+                if weighted[t.slices].any():
+                    tiles.append(t)
+
+    def distance(t: Rect) -> float:
+        """From the tile's centre to the original (so corners come after edges)."""
+        cx, cy = t.x + t.w / 2, t.y + t.h / 2
+        dx = max(original.x - cx, cx - original.right, 0.0)
+        dy = max(original.y - cy, cy - original.bottom, 0.0)
+        return float(np.hypot(dx, dy))
+
+    return sorted(tiles, key=lambda t: (distance(t), t.y, t.x))

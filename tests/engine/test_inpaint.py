@@ -146,6 +146,71 @@ def test_outpaint_extends_and_keeps_the_original(runner, photo) -> None:
     assert out.info["offset"] == (20, 0)
 
 
+def test_a_long_outpaint_is_filled_tile_by_tile_at_full_resolution(runner, monkeypatch) -> None:
+    """1-px stripes survive only if nothing is downscaled: the identity 'filler' returns the
+    mirrored start, which must come back exactly, with no call larger than the method's size."""
+    from studio.engine.tasks import inpaint as task
+
+    shapes: list[tuple[int, int]] = []
+    holes: list[np.ndarray] = []
+
+    def identity(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        shapes.append(image.shape[:2])
+        holes.append(hole.copy())
+        return image
+
+    def filler_for(params, ctx):
+        return identity, 256
+        yield  # a generator, like the real one
+
+    monkeypatch.setattr(task, "_filler_for", filler_for)
+    stripes = np.zeros((96, 700, 3), np.uint8)
+    stripes[:, ::2] = (250, 120, 10)
+    messages = list(runner.run(JobRequest(OutpaintParams("telea", bottom=40, feather=0), stripes)))
+    out = messages[-1]
+    assert isinstance(out, JobFinished), getattr(out, "message", "")
+    np.testing.assert_array_equal(out.image[:96], stripes)
+    np.testing.assert_array_equal(out.image[96:], stripes[94:54:-1])  # mirrored, full detail
+    assert len(shapes) > 1 and max(max(s) for s in shapes) <= 256
+    # the first tile's context holds only the original: the rest of the new strip (still the
+    # mirrored start) is given as hole too, not as content to continue
+    assert holes[0][-40:].all() and not holes[0][:-40].any()
+    assert not holes[-1][-40:].all(), "by the last tile, its neighbours are filled: context"
+    assert len([m for m in messages if isinstance(m, TileReady)]) == len(shapes)
+
+
+def test_outpaint_tiles_go_outward_and_the_seam_last() -> None:
+    from studio.engine.inpaint_regions import outpaint_tiles
+    from studio.geometry import Rect
+
+    alpha = np.ones((100, 300), np.float32)
+    original = Rect(0, 0, 150, 100)
+    alpha[original.slices] = 0
+    alpha[:, 140:150] = 0.5  # the feather reaching into the original
+    tiles = outpaint_tiles(alpha, original, 60)
+    # the right strip, seam included (x 140..300), cut into 3x2 tiles of at most 60 px
+    assert [(t.x, t.y) for t in tiles] == [
+        (140, 0),
+        (140, 50),
+        (193, 0),
+        (193, 50),
+        (247, 0),
+        (247, 50),
+    ]
+    assert max(max(t.w, t.h) for t in tiles) <= 60
+    covered = np.zeros(alpha.shape, bool)
+    for t in tiles:
+        assert not covered[t.slices].any(), "tiles do not overlap"
+        covered[t.slices] = True
+    assert covered[alpha > 0].all()
+    # extending on all sides: the corners come after the tiles touching the original
+    alpha = np.ones((200, 200), np.float32)
+    alpha[50:150, 50:150] = 0
+    tiles = outpaint_tiles(alpha, Rect(50, 50, 100, 100), 50)
+    assert len(tiles) == 12 and (tiles[0].x, tiles[0].y) == (50, 0)
+    assert {(t.x, t.y) for t in tiles[-4:]} == {(0, 0), (150, 0), (0, 150), (150, 150)}
+
+
 def test_outpaint_rejects_nothing_to_do(runner, photo) -> None:
     out = list(runner.run(JobRequest(OutpaintParams("telea"), photo)))[-1]
     assert isinstance(out, JobFailed) and "at least one side" in out.message

@@ -17,6 +17,7 @@ import numpy as np
 from studio.engine.inpaint_regions import (
     color_match,
     grow_and_feather,
+    outpaint_tiles,
     plan_regions,
     working_scale,
 )
@@ -93,8 +94,12 @@ def fill_regions(
     match_color: bool,
     ctx: TaskContext,
     stage: str = "filling",
+    unknown: np.ndarray | None = None,
 ) -> Generator[TaskEvent, None, np.ndarray]:
     """Fill every region of ``alpha`` > 0 in ``image`` (uint8/uint16 RGB[A]); returns a copy.
+
+    ``unknown`` (bool HxW): pixels the method must not take as context either (an outpaint's
+    tiles still to be filled); they are filled along but not written.
 
     Only the context crops are converted to float, and only the pixels with a blend weight
     above zero are computed and written. When a region is filled at a reduced working scale,
@@ -113,6 +118,8 @@ def fill_regions(
         weight = alpha[ctx_box.slices]
         touched = weight > 0
         hole = touched.astype(np.float32)
+        if unknown is not None:
+            hole[unknown[ctx_box.slices]] = 1.0
         scale = working_scale(ctx_box, max_side)
         if scale < 1.0:
             sw, sh = max(8, round(ctx_box.w * scale)), max(8, round(ctx_box.h * scale))
@@ -188,6 +195,24 @@ def parse_aspect(text: str) -> float:
         raise BadInputError(f"'{text}' is not an aspect ratio (use e.g. 16:9)") from None
 
 
+def _counted(
+    fill: Generator[TaskEvent, None, np.ndarray], index: int, count: int
+) -> Generator[TaskEvent, None, np.ndarray]:
+    """``fill``'s events, with its progress reported as tile ``index`` of ``count``."""
+    while True:
+        try:
+            event = next(fill)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(event, Progress):
+            if count == 1:
+                yield event
+            elif event.done == event.total:
+                yield Progress(index + 1, count, event.stage)
+            continue
+        yield event
+
+
 def run_outpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, None, Result]:
     p: OutpaintParams = request.params
     sides = (p.left, p.right, p.top, p.bottom)
@@ -213,16 +238,40 @@ def run_outpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, 
     filler, max_side = yield from _filler_for(p, ctx)
     # the feather reaches into the original only near the seam; deeper pixels stay identical
     alpha = grow_and_feather(mask, 0, p.feather)
-    out = yield from fill_regions(
-        padded,
-        alpha,
-        filler,
-        padding=64,
-        max_side=max_side,
-        match_color=False,
-        ctx=ctx,
-        stage="extending",
+    oh, ow = padded.shape[:2]
+    original = Rect(p.left, p.top, w, h)
+    # a tile's context reaches max(padding, half its size) each side (plan_regions): tiles
+    # this size are filled at full resolution
+    padding = 64
+    tile = max(16, min(max_side // 2, max_side - 2 * padding))
+    tiles = (
+        outpaint_tiles(alpha, original, tile)
+        if max_side and max(oh, ow) > max_side
+        else [Rect(0, 0, ow, oh)]
     )
-    oh, ow = out.shape[:2]
+    if len(tiles) > 1:
+        yield Progress(0, len(tiles), "extending")
+    out = padded
+    pending = mask > 0  # new area not filled yet: mirrored start, not context
+    for index, tile in enumerate(tiles):
+        part = np.zeros_like(alpha)
+        part[tile.slices] = alpha[tile.slices]
+        unknown = pending if len(tiles) > 1 else None
+        out = yield from _counted(
+            fill_regions(
+                out,
+                part,
+                filler,
+                padding=padding,
+                max_side=max_side,
+                match_color=False,
+                ctx=ctx,
+                stage="extending",
+                unknown=unknown,
+            ),
+            index,
+            len(tiles),
+        )
+        pending[tile.slices] = False
     info = {"method": p.method, "offset": (p.left, p.top)}
     return Result(out, Rect(0, 0, ow, oh), info)
