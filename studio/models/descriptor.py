@@ -132,16 +132,24 @@ class InpaintModel:
     are padded (image mirrored, padding marked known) to the size the model accepts: its size
     multiple, and for fixed-size models such as MAT (square, 512) its minimum and shape; the
     result is cropped back.
+
+    ``flip_average``: also fill the mirrored input and average the two fills (test-time
+    augmentation: +0.03 dB for studio-inpaint, at twice the cost). Known pixels stay exact.
     """
 
     def __init__(
-        self, loaded: LoadedModel, device: torch.device, dtype: torch.dtype = torch.float32
+        self,
+        loaded: LoadedModel,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+        flip_average: bool = False,
     ) -> None:
         self.loaded = loaded
         self.device = device
         self.dtype = dtype
         self.module = loaded.module.to(device=device, dtype=dtype).eval()
         self.two_inputs = loaded.in_channels != 4
+        self.flip_average = flip_average
 
     @property
     def native_side(self) -> int | None:
@@ -150,6 +158,13 @@ class InpaintModel:
         return int(extra["min_size"]) if extra.get("square") and extra.get("min_size") else None
 
     def __call__(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        out = self._fill(image, hole)
+        if self.flip_average:  # both fills hold the input's known pixels exactly
+            mirrored = self._fill(image[:, ::-1], hole[:, ::-1])[:, ::-1]
+            out = (out + mirrored) * np.float32(0.5)
+        return out
+
+    def _fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         extra = self.loaded.extra
         size = padded_size(
@@ -159,9 +174,8 @@ class InpaintModel:
             int(extra.get("min_size") or 0),
             bool(extra.get("square")),
         )
-        x = pad_to_nchw(image, size)
+        x = pad_to_nchw(image, size).to(device=self.device, dtype=self.dtype)
         m = pad_to_nchw(hole[:, :, None].astype(np.float32), size, 0.0)
-        x = x.to(device=self.device, dtype=self.dtype)
         m = m.to(device=self.device, dtype=self.dtype)
         with torch.inference_mode():
             y = self.module(x, m) if self.two_inputs else self.module(torch.cat([x, m], 1))

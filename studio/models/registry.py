@@ -353,13 +353,14 @@ LEARNED_INPAINTERS = (
         files=(
             ModelFile(
                 "studio-inpaint.safetensors",
-                "8322c9092e0ffffcece9e3ab32ea70d1e7f76aa0ebec81b237a6fc2491f6228e",
+                "6f82e0e533f0079dc8c5c9d869f1613076960efe7b10559266aad71a71394e1a",
             ),
         ),
         size_multiple=8,
         max_side=1024,
         speed_hint="~1 s",
         license="MIT",
+        flip_average=True,
     ),
 )
 

@@ -42,6 +42,8 @@ class ModelSpec:
     mpx_per_s: float = 1.0
     speed_hint: str = ""
     license: str = ""
+    #: inpaint: also fill the mirrored input and average (test-time augmentation)
+    flip_average: bool = False
 
     def __post_init__(self) -> None:
         if not _KEBAB.match(self.id):

@@ -120,14 +120,21 @@ def patchmatch_filler() -> Filler | None:
     return fill
 
 
-def module_filler(module: torch.nn.Module) -> Filler:
-    """Filler from an InpaintUNet-style module (4-channel input, composited output)."""
+def module_filler(module: torch.nn.Module, flip_average: bool = False) -> Filler:
+    """Filler from an InpaintUNet-style module (4-channel input, composited output);
+    ``flip_average`` also fills the mirrored crop and averages, as the shipped method does."""
+
+    def run(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        return module(torch.cat([x, m], 1)).clamp(0.0, 1.0)
 
     @torch.no_grad()
     def fill(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255.0)
         m = torch.from_numpy(mask)[None, None]
-        y = module(torch.cat([x, m], 1))[0].permute(1, 2, 0).numpy()
+        y = run(x, m)
+        if flip_average:
+            y = (y + run(x.flip(-1), m.flip(-1)).flip(-1)) * 0.5
+        y = y[0].permute(1, 2, 0).numpy()
         out = to_uint8(y)
         out[mask <= 0] = img[mask <= 0]  # exact already; this only guards the rounding
         return out
@@ -224,6 +231,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--examples", type=Path, default=None, help="side-by-side PNG of fills")
     ap.add_argument("--n-examples", type=int, default=5)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--flip-average",
+        action="store_true",
+        help="also score each checkpoint with the mirrored-fill average (the shipped method)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     samples = load_samples(args.data, size=args.size, per_image=args.per_image)
@@ -234,7 +246,10 @@ def main(argv: list[str] | None = None) -> None:
         print("PatchMatch: studio.models.patchmatch.patchmatch_inpaint not found; skipped")
     for w in args.weights:
         name = "studio-inpaint" if len(args.weights) == 1 else w.stem
-        fillers[name] = module_filler(load_inpaint_model(w))
+        module = load_inpaint_model(w)
+        fillers[name] = module_filler(module)
+        if args.flip_average:
+            fillers[f"{name} + flip average"] = module_filler(module, flip_average=True)
     # pictured samples: the first crop of the first ``n_examples`` images
     keep = set(range(0, args.n_examples * args.per_image, args.per_image)) if args.examples else ()
     results, kept = evaluate(fillers, samples, keep=keep)

@@ -170,3 +170,20 @@ def test_hole_regions_split_far_apart_holes_and_cover_every_hole_pixel() -> None
     near = np.zeros((600, 800), np.float32)
     near[100:110, 100:110] = near[100:110, 160:170] = 1
     assert len(hole_regions(near, context=64)) == 1
+
+
+def test_flip_averaged_fill_is_the_mean_of_both_passes_and_keeps_known_pixels() -> None:
+    from studio.models.descriptor import InpaintModel
+
+    loaded = ARCH.load(_tiny("ffc", blocks=2, seed=4).state_dict())
+    rng = np.random.default_rng(5)
+    image = rng.random((24, 37, 3), dtype=np.float32)  # odd width: padding is flipped too
+    hole = np.zeros((24, 37), np.float32)
+    hole[5:15, 3:20] = 1
+    plain = InpaintModel(loaded, torch.device("cpu"))
+    both = InpaintModel(loaded, torch.device("cpu"), flip_average=True)
+    mirrored = plain(image[:, ::-1].copy(), hole[:, ::-1].copy())[:, ::-1]
+    out = both(image, hole)
+    np.testing.assert_allclose(out, (plain(image, hole) + mirrored) / 2, atol=1e-6)
+    np.testing.assert_array_equal(out[hole == 0], image[hole == 0])
+    assert not np.allclose(plain(image, hole), mirrored), "the net is not mirror-symmetric"

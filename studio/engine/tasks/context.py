@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Generator, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -74,12 +74,18 @@ class TaskContext:
         return model
 
     def load_model(
-        self, spec: ModelSpec, dtype: torch.dtype | None = None, wrapper: type = ImageModel
+        self,
+        spec: ModelSpec,
+        dtype: torch.dtype | None = None,
+        wrapper: type = ImageModel,
+        **options: Any,
     ) -> Generator[LoadingModel, None, ImageModel]:
-        """The model of ``spec`` from the cache, loading it (cancellably) on a miss."""
+        """The model of ``spec`` from the cache, loading it (cancellably) on a miss; ``options``
+        go to the wrapper (and into the cache key)."""
         dtype = dtype or self.preferred_dtype(spec)
-        key = (spec.id, str(self.device), str(dtype), wrapper.__name__)
-        key, options = _compile_options(key, wrapper)
+        key = (spec.id, str(self.device), str(dtype), wrapper.__name__, *sorted(options.items()))
+        key, compile_options = _compile_options(key, wrapper)
+        options |= compile_options
 
         def build():
             loaded = load_weights(spec_weight_path(spec), spec.files[0].sha256)
@@ -88,7 +94,11 @@ class TaskContext:
         return (yield from self.cached(key, spec.id, build))
 
     def load_inpaint_model(self, spec: ModelSpec) -> Generator[LoadingModel, None, InpaintModel]:
-        return (yield from self.load_model(spec, torch.float32, InpaintModel))
+        return (
+            yield from self.load_model(
+                spec, torch.float32, InpaintModel, flip_average=spec.flip_average
+            )
+        )
 
     def load_user_model(
         self, path: str | Path, wrapper: type = ImageModel
