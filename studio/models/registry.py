@@ -358,7 +358,7 @@ LEARNED_INPAINTERS = (
         ),
         size_multiple=8,
         max_side=1024,
-        speed_hint="~1 s",
+        speed_hint="~2 s",
         license="MIT",
         flip_average=True,
     ),

@@ -33,6 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 from studio.models.archs.inpaint_unet import InpaintUNet, composite
 from studio.training.eval_inpaint import (
@@ -158,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-jitter", action="store_true", help="no photometric augmentation")
     ap.add_argument("--eval-per-image", type=int, default=2, help="val crops per image in training")
     ap.add_argument("--stop-at", type=int, default=None, help="stop (and save) at this step")
+    ap.add_argument(
+        "--widen-from",
+        type=Path,
+        default=None,
+        help="warm start from a checkpoint with fewer Fourier blocks (see widened())",
+    )
     add_run_args(
         ap,
         data=Path("/work/cache/photos"),
@@ -167,6 +174,32 @@ def build_parser() -> argparse.ArgumentParser:
         bf16_help="bf16 autocast (not faster on this CPU)",
     )
     return ap
+
+
+def widened(state: dict[str, torch.Tensor], model: InpaintUNet) -> dict[str, torch.Tensor]:
+    """``state`` (an InpaintUNet with fewer Fourier blocks) in ``model``'s shape.
+
+    Every tensor of ``state`` is copied; the extra blocks keep ``model``'s fresh initialisation
+    except their ``mix`` conv, which is zeroed. A block computes ``x + mix(...)``, so each new
+    block starts as the identity and the wider net begins exactly where the old one ended
+    (studio-inpaint v2 was made so from v1).
+    """
+    out = {}
+    for key, fresh in model.state_dict().items():
+        if key in state:
+            if state[key].shape != fresh.shape:
+                raise SystemExit(
+                    f"--widen-from: {key} is {tuple(state[key].shape)}, "
+                    f"the new net needs {tuple(fresh.shape)}"
+                )
+            out[key] = state[key].clone()
+        elif key.startswith("body.") and ".mix." in key:
+            out[key] = torch.zeros_like(fresh)
+        elif key.startswith("body."):
+            out[key] = fresh.clone()
+        else:
+            raise SystemExit(f"--widen-from: the checkpoint has no {key}")
+    return out
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -185,7 +218,12 @@ def train(args: argparse.Namespace) -> dict:
     model = InpaintUNet(widths, args.blocks, args.block)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.99))
     rng = np.random.default_rng(args.seed)
-    step, wall, history = run.resume_one(cfg, ARCH_CFG, model, opt, rng, args.init)
+    init = args.init
+    if args.widen_from is not None and not run.state_file.exists():
+        init = run.folder / "widened-init.safetensors"
+        save_file(widened(load_file(str(args.widen_from)), model), str(init))
+        log(f"widened {args.widen_from} to {args.blocks} blocks")
+    step, wall, history = run.resume_one(cfg, ARCH_CFG, model, opt, rng, init)
     params = sum(p.numel() for p in model.parameters())
     log(f"config {json.dumps(cfg)} params={params}")
 

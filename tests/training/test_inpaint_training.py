@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from safetensors import safe_open
@@ -70,6 +71,30 @@ def test_warm_start_from_weights(tmp_path: Path) -> None:
     args = _args(tmp_path, data, "--steps", "1", "--eval-every", "0", "--init", str(init))
     assert train_inpaint.train(train_inpaint.build_parser().parse_args(args))["step"] == 1
     assert "warm start" in (tmp_path / "runs/tiny/log.txt").read_text()
+
+
+def test_widening_adds_identity_blocks_and_a_run_starts_from_them(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    small = InpaintUNet((8, 8, 16), 1)
+    with torch.no_grad():
+        small.head.weight.normal_(0, 0.1)  # a trained-looking net (the head starts at zero)
+    torch.manual_seed(1)
+    big = InpaintUNet((8, 8, 16), 3)
+    big.load_state_dict(train_inpaint.widened(small.state_dict(), big))
+    x = torch.cat([torch.rand(1, 3, 32, 40), (torch.rand(1, 1, 32, 40) > 0.7).float()], 1)
+    with torch.no_grad():
+        assert torch.equal(big(x), small(x)), "the new blocks start as the identity"
+    assert big.body[2].local.weight.abs().sum() > 0, "but are not dead: only mix is zero"
+    data = _fake_data(tmp_path / "data")
+    init = tmp_path / "small.safetensors"
+    export_weights(small, init, {"arch": "InpaintUNet"})
+    args = _args(tmp_path, data, "--steps", "1", "--eval-every", "0", "--widen-from", str(init))
+    args[args.index("--blocks") + 1] = "3"
+    assert train_inpaint.train(train_inpaint.build_parser().parse_args(args))["step"] == 1
+    assert "widened" in (tmp_path / "runs/tiny/log.txt").read_text()
+    wrong = InpaintUNet((8, 8, 32), 3)
+    with pytest.raises(SystemExit, match="enc3"):
+        train_inpaint.widened(small.state_dict(), wrong)
 
 
 def test_loss_counts_only_the_hole_and_its_border() -> None:
