@@ -226,10 +226,13 @@ def main() -> int:
     sync = band_queue.SYNC_PIXELS
     band_queue.SYNC_PIXELS = 1 << 40  # the previous canvas: one synchronous redraw
     timed(
-        "hide the full-size background, redrawn at once (before)",
+        "hide the full-size background, all in one call (as before)",
         lambda: doc.set_layer_props(background, visible=False),
     )
-    timed("show it again, at once (before)", lambda: doc.set_layer_props(background, visible=True))
+    timed(
+        "show it again, all in one call (as before)",
+        lambda: doc.set_layer_props(background, visible=True),
+    )
     band_queue.SYNC_PIXELS = sync
     timed(
         "hide the full-size background, band by band (now)",

@@ -18,11 +18,13 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView
 
 from studio.document import Change, Document
 from studio.geometry import Rect
-from studio.ui.band_queue import BandQueue
+from studio.ui.band_queue import BAND_PIXELS, BandQueue
 from studio.ui.mipmap import MipImageItem
 from studio.ui.qimage import blank_canvas_image, image_view, write_region
 
 ZOOM_MIN, ZOOM_MAX = 1 / 64, 64.0
+#: bands this large come from a progressive redraw: their mip levels are updated at once
+BIG_BAND = BAND_PIXELS // 2
 #: the hardness ring of the brush cursor shows only when it is this many screen px from the outline
 CURSOR_RING_GAP = 3.0
 
@@ -162,7 +164,7 @@ class CanvasView(QGraphicsView):
         if self.doc_item.checker is None and pixels[:, :, 3].min() < 255:
             self.doc_item.checker = self._checker
         write_region(self.doc_item.image, band.x, band.y, pixels)
-        self.doc_item.mark_dirty(band)
+        self.doc_item.mark_dirty(band, eager=band.area >= BIG_BAND)
 
     def refresh_mask(self, rect: Rect) -> None:
         rect = rect.intersect(self.document.bounds)
@@ -183,7 +185,7 @@ class CanvasView(QGraphicsView):
             a = np.rint(m * 255.0).astype(np.uint16)
             view[:, :, :3] = (a[:, :, None] * colour + 127) // 255
             view[:, :, 3] = a
-        self.mask_item.mark_dirty(band)
+        self.mask_item.mark_dirty(band, eager=band.area >= BIG_BAND)
 
     def _visible_rect(self) -> Rect:
         """The document pixels the viewport shows now."""

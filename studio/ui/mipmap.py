@@ -16,7 +16,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
-from studio.geometry import Rect
+from studio.geometry import Rect, union_all
 from studio.ui.qimage import blank_canvas_image, image_view
 
 #: no mip level smaller than this on its longer side
@@ -55,6 +55,29 @@ def downsample_into(src: np.ndarray, dst: np.ndarray, rect: Rect) -> None:
     dst[rect.slices] = acc
 
 
+#: more separate dirty rectangles than this per level collapse into their bounding box
+MAX_DIRTY_RECTS = 8
+
+
+def add_dirty(rects: list[Rect], rect: Rect) -> list[Rect]:
+    """``rects`` with ``rect`` added: rectangles that overlap or touch it merge into their
+    bounding box; separate ones stay separate (bands redrawn out of order, visible first, must
+    not turn into one box spanning the image: its mip rebuild would stall a paint)."""
+    keep = list(rects)
+    merged = rect
+    grew = True
+    while grew:
+        grew = False
+        for r in keep:
+            if not r.grow(1).intersect(merged).is_empty():
+                merged = merged.union(r)
+                keep.remove(r)
+                grew = True
+                break
+    keep.append(merged)
+    return keep if len(keep) <= MAX_DIRTY_RECTS else [union_all(keep)]
+
+
 class MipImageItem(QGraphicsItem):
     """Draws ``image`` stretched over ``display_size`` (item coordinates), mipmapped.
 
@@ -71,7 +94,7 @@ class MipImageItem(QGraphicsItem):
         #: nothing drawn yet (a fresh, fully transparent image): paint and mips are skipped
         self.empty = True
         self._levels: list[QImage] = []  # level k (k >= 1) at index k - 1
-        self._dirty: list[Rect] = []  # per level, in level-0 pixel coordinates
+        self._dirty: list[list[Rect]] = []  # per level, in level-0 pixel coordinates
         #: where the image may hold pixels (level-0 coordinates); new levels only downsample
         #: this part, so a large, mostly blank preview does not stall its first paint
         self._content = Rect(0, 0, image.width(), image.height())
@@ -94,14 +117,22 @@ class MipImageItem(QGraphicsItem):
         self._dirty.clear()
         self.update()
 
-    def mark_dirty(self, rect: Rect) -> None:
-        """Pixels of ``image`` inside ``rect`` changed: invalidate mips and repaint."""
+    def mark_dirty(self, rect: Rect, eager: bool = False) -> None:
+        """Pixels of ``image`` inside ``rect`` changed: invalidate mips and repaint.
+
+        ``eager``: bring the levels already built up to date now rather than at the next
+        paint. Bands of a big progressive redraw use it: off-screen bands get no paint, and
+        their accumulated mip work would otherwise fall on one later paint.
+        """
         rect = rect.intersect(Rect(0, 0, self.image.width(), self.image.height()))
         if rect.is_empty():
             return
         self.empty = False
         self._content = self._content.union(rect)
-        self._dirty = [d.union(rect) for d in self._dirty]
+        self._dirty = [add_dirty(d, rect) for d in self._dirty]
+        if eager:
+            for k in range(1, len(self._levels) + 1):
+                self.level_image(k)
         sx, sy = self._ratio()
         self.update(QRectF(rect.x / sx, rect.y / sy, rect.w / sx, rect.h / sy))
 
@@ -132,18 +163,18 @@ class MipImageItem(QGraphicsItem):
             if not box.is_empty():
                 downsample_into(image_view(below), image_view(level), box)
             self._levels.append(level)
-            self._dirty.append(Rect(0, 0, 0, 0))
-        dirty = self._dirty[k - 1]
-        if not dirty.is_empty():
+            self._dirty.append([])
+        if self._dirty[k - 1]:
             below = self.level_image(k - 1)
             level = self._levels[k - 1]
             f = 1 << k
-            box = Rect.from_edges(
-                dirty.x // f, dirty.y // f, -(-dirty.right // f), -(-dirty.bottom // f)
-            ).intersect(Rect(0, 0, level.width(), level.height()))
-            if not box.is_empty():
-                downsample_into(image_view(below), image_view(level), box)
-            self._dirty[k - 1] = Rect(0, 0, 0, 0)
+            for dirty in self._dirty[k - 1]:
+                box = Rect.from_edges(
+                    dirty.x // f, dirty.y // f, -(-dirty.right // f), -(-dirty.bottom // f)
+                ).intersect(Rect(0, 0, level.width(), level.height()))
+                if not box.is_empty():
+                    downsample_into(image_view(below), image_view(level), box)
+            self._dirty[k - 1] = []
         return self._levels[k - 1]
 
     def level_for(self, device_per_image_px: float) -> int:

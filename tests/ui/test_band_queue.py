@@ -77,3 +77,36 @@ def test_hiding_a_layer_redraws_progressively_and_ends_exact(win, qtbot, small_b
     )  # a size change mid-redraw: the old bands are dropped, not drawn into the new image
     qtbot.waitUntil(lambda: not canvas.redraw.busy, timeout=3000)
     assert canvas.doc_item.image.width() == 64
+
+
+def test_dirty_rects_merge_only_when_they_touch() -> None:
+    from studio.ui.mipmap import MAX_DIRTY_RECTS, add_dirty
+
+    rects = add_dirty([], Rect(0, 512, 100, 256))  # a visible band first
+    rects = add_dirty(rects, Rect(0, 0, 100, 256))  # then one far above: kept apart
+    assert sorted(r.y for r in rects) == [0, 512]
+    rects = add_dirty(rects, Rect(0, 256, 100, 256))  # the gap: all three become one
+    assert rects == [Rect(0, 0, 100, 768)]
+    many: list[Rect] = []
+    for i in range(MAX_DIRTY_RECTS + 1):
+        many = add_dirty(many, Rect(10 * i, 0, 5, 5))
+    assert many == [Rect(0, 0, 10 * MAX_DIRTY_RECTS + 5, 5)]
+
+
+def test_mip_levels_stay_exact_after_an_out_of_order_redraw(win, qtbot, small_bands) -> None:
+    from studio.document import Layer
+    from studio.ui.mipmap import downsample_into
+    from studio.ui.qimage import image_view
+
+    doc, canvas = win.document, win.canvas
+    item = canvas.doc_item
+    item.level_image(1)  # build level 1 before the change
+    top = Layer.blank(doc.width, doc.height, "Top")
+    top.pixels[:, :, :] = (200, 10, 90, 255)
+    top.pixels[40:60, 30:90] = (0, 0, 0, 0)
+    doc.add_layer(top)
+    qtbot.waitUntil(lambda: not canvas.redraw.busy, timeout=3000)
+    level = image_view(item.level_image(1)).copy()
+    expected = np.zeros_like(level)
+    downsample_into(image_view(item.image), expected, Rect(0, 0, level.shape[1], level.shape[0]))
+    np.testing.assert_array_equal(level, expected)
