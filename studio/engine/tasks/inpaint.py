@@ -243,9 +243,9 @@ def run_outpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, 
     # a tile's context reaches max(padding, half its size) each side (plan_regions): tiles
     # this size are filled at full resolution
     padding = 64
-    tile = max(16, min(max_side // 2, max_side - 2 * padding))
+    tile_side = max(16, min(max_side // 2, max_side - 2 * padding))
     tiles = (
-        outpaint_tiles(alpha, original, tile)
+        outpaint_tiles(alpha, original, tile_side)
         if max_side and max(oh, ow) > max_side
         else [Rect(0, 0, ow, oh)]
     )
