@@ -36,7 +36,9 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from studio.models.archs.inpaint_unet import InpaintUNetArch
+from studio.models.arch import LoadedModel
+from studio.models.archs.inpaint_unet import SIZE_MULTIPLE, InpaintUNetArch
+from studio.models.descriptor import InpaintModel
 from studio.training.masks import eval_mask
 
 #: (image HxWx3 uint8 RGB, mask HxW float32 {0,1}) -> filled uint8 RGB
@@ -121,21 +123,16 @@ def patchmatch_filler() -> Filler | None:
 
 
 def module_filler(module: torch.nn.Module, flip_average: bool = False) -> Filler:
-    """Filler from an InpaintUNet-style module (4-channel input, composited output);
-    ``flip_average`` also fills the mirrored crop and averages, as the shipped method does."""
+    """Filler from an InpaintUNet-style module (4-channel input, composited output), run
+    through the engine's own :class:`InpaintModel` wrapper, so what is scored is what Studio
+    runs; ``flip_average`` as in the shipped method."""
+    loaded = LoadedModel(
+        module=module, arch_id="inpaint_unet", in_channels=4, size_multiple=SIZE_MULTIPLE
+    )
+    model = InpaintModel(loaded, torch.device("cpu"), flip_average=flip_average)
 
-    def run(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        return module(torch.cat([x, m], 1)).clamp(0.0, 1.0)
-
-    @torch.no_grad()
     def fill(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255.0)
-        m = torch.from_numpy(mask)[None, None]
-        y = run(x, m)
-        if flip_average:
-            y = (y + run(x.flip(-1), m.flip(-1)).flip(-1)) * 0.5
-        y = y[0].permute(1, 2, 0).numpy()
-        out = to_uint8(y)
+        out = to_uint8(model(img.astype(np.float32) / np.float32(255.0), mask))
         out[mask <= 0] = img[mask <= 0]  # exact already; this only guards the rounding
         return out
 
