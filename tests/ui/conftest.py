@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtWidgets import QApplication
 
 from fakes import Gates, make_fake_task
 from studio.document import Document
@@ -21,6 +23,22 @@ def studio_home(tmp_path, monkeypatch):
     home = tmp_path / "studio-home"
     monkeypatch.setenv("STUDIO_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def free_widgets_on_the_gui_thread(qapp):
+    """After each UI test, once qtbot has closed its widgets: delete them and collect their
+    reference cycles here, on the GUI thread.
+
+    Left to a later cyclic garbage collection, they may be freed on the engine's worker
+    thread (its model cache calls ``gc.collect()`` after an eviction, and automatic
+    collections run on whichever thread allocates), and freeing Qt widgets off the GUI
+    thread crashes. One clean-clone CI run segfaulted so, inside ``_make_room``, during
+    test_stylize_panel.
+    """
+    yield
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 @dataclass(frozen=True)
