@@ -78,3 +78,13 @@ def test_importing_the_document_loads_neither_qt_nor_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_import_linter_contracts_hold() -> None:
+    """The import-linter contracts in pyproject.toml (CI runs ``lint-imports`` too)."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    if not lint.exists():
+        pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
+    out = subprocess.run([str(lint)], capture_output=True, text=True, timeout=120, cwd=ROOT.parent)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "0 broken" in out.stdout
