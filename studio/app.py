@@ -9,28 +9,57 @@ from studio.paths import sample_image
 
 
 def run_gui(image_path: str | None = None) -> int:
-    """Open the editor (on ``image_path`` or the bundled sample) and run until it closes."""
+    """Open the editor (on ``image_path`` or the bundled sample) and run until it closes.
+
+    The window is built before the engine thread starts, and the thread is stopped on every
+    way out, so a failure while starting is one line on stderr and exit status 1, never Qt's
+    abort for a QThread destroyed while still running.
+    """
+    from studio.qt_binding import known_bad_binding
+
+    problem = known_bad_binding()  # before Qt loads: a known-crashing binding is named first
+    if problem:
+        print(f"studio: warning: {problem}", file=sys.stderr)
+
     from PySide6.QtWidgets import QApplication
 
+    from studio.engine.device import env_precision
     from studio.engine.thread import EngineThread
     from studio.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Studio")
     app.setOrganizationName("Studio")
+    env_precision()  # a bad value is warned about now rather than at the first job
     engine = EngineThread(interactive=True)
-    engine.start()
-    window = MainWindow(engine)
-    _install_excepthook(window)
-    window.show()
-    path = image_path or (str(sample_image()) if sample_image().exists() else None)
-    if path:
-        window.open_path(path)
     try:
+        try:
+            window = MainWindow(engine)
+            engine.start()
+            _install_excepthook(window)
+            window.show()
+            if problem:
+                window.show_error("This Qt binding is known to crash", problem)
+            path = image_path or (str(sample_image()) if sample_image().exists() else None)
+            if path:
+                window.open_path(path)
+        except Exception as exc:
+            print(f"studio: error: the editor could not start: {_describe(exc)}", file=sys.stderr)
+            return 1
         return app.exec()
     finally:
         if not engine.shutdown(10000):
             print("studio: the engine did not stop within 10 s", file=sys.stderr)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line naming the error: the artist-facing text of a StudioError, else type and text."""
+    from studio.errors import StudioError
+
+    text = " ".join(str(exc).split())
+    if isinstance(exc, StudioError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _install_excepthook(window) -> None:

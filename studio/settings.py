@@ -1,23 +1,41 @@
 """Remembered choices: brushes, mask look, where results land. Typed, Qt-free, JSON on disk.
 
 The file is ``settings.json`` in :func:`studio.paths.user_data_dir` (``$STUDIO_HOME`` in tests).
-A missing or corrupt file, an unknown key or a value of the wrong type falls back to the
-default for that field; nothing here ever stops the app from starting.
+Every value is checked by its field's type and limits (:mod:`studio.settings_validation`): a
+value of the wrong type, not finite or out of range falls back to that field's default, and a
+file that cannot be read at all (not UTF-8, not JSON, nested too deeply, too large) means all
+defaults. :attr:`Settings.load_note` then says once what was reset; unknown keys are ignored.
+Nothing here ever stops the app from starting.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict, dataclass, field, fields, replace
+import shutil
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studio.atomic_write import write_text_atomic
 from studio.document.brush import BrushSettings
 from studio.paths import user_data_dir
+from studio.settings_validation import Limits, limits, validated
 
 RESULT_MODES = ("new_layer", "merge")
 SELECT_MODES = ("replace", "add", "subtract", "intersect")
+#: a settings file larger than this is not read (it cannot be one Studio wrote)
+MAX_FILE_BYTES = 1 << 20
+
+BYTE = Limits(lo=0, hi=255)
+#: what a remembered brush may hold; the sizes are the tool box's SIZE_MIN..SIZE_MAX
+BRUSH_LIMITS = {
+    "size": Limits(lo=1.0, hi=1000.0),
+    "hardness": Limits(lo=0.0, hi=1.0),
+    "opacity": Limits(lo=0.01, hi=1.0),
+    "spacing": Limits(lo=0.02, hi=2.0),  # the tool panel's 2-200 %
+    "color": Limits(items=BYTE),
+    "erase": Limits(choices=(False,)),  # the tool decides erasing, never the remembered brush
+}
 
 
 def _default_paint() -> BrushSettings:
@@ -32,17 +50,29 @@ def _default_mask() -> BrushSettings:
 class Settings:
     """Everything Studio remembers between sessions."""
 
-    paint_brush: BrushSettings = field(default_factory=_default_paint)
-    mask_brush: BrushSettings = field(default_factory=_default_mask)
-    mask_color: tuple[int, int, int] = (255, 40, 40)
-    mask_opacity: float = 0.5
+    #: Limits come from field metadata; a field without any gets the safe default rule of
+    #: :mod:`studio.settings_validation` (finite, fits a Qt int, short UTF-8 text).
+    paint_brush: BrushSettings = field(
+        default_factory=_default_paint, metadata=limits(fields=BRUSH_LIMITS)
+    )
+    mask_brush: BrushSettings = field(
+        default_factory=_default_mask, metadata=limits(fields=BRUSH_LIMITS)
+    )
+    mask_color: tuple[int, int, int] = field(default=(255, 40, 40), metadata=limits(items=BYTE))
+    mask_opacity: float = field(default=0.5, metadata=limits(lo=0.05, hi=1.0))
     #: where an accepted engine result goes: "new_layer" or "merge" (into the active layer)
-    result_mode: str = "new_layer"
+    result_mode: str = field(default="new_layer", metadata=limits(choices=RESULT_MODES))
     #: default of the selection tools without modifiers: replace, add, subtract or intersect
-    select_mode: str = "replace"
-    grow_px: int = 8
-    feather_px: int = 8
+    select_mode: str = field(default="replace", metadata=limits(choices=SELECT_MODES))
+    grow_px: int = field(default=8, metadata=limits(lo=1, hi=500))  # the mask panel's range
+    feather_px: int = field(default=8, metadata=limits(lo=1, hi=500))
     last_folder: str = ""
+    #: the Inpaint panel's method (fill and outpaint): a model id or a weight-file path
+    inpaint_method: str = "studio-inpaint"
+
+    #: one status-bar line when :meth:`load` had to reset values; a plain class attribute,
+    #: not a field, so it is never saved or compared
+    load_note = None
 
     # -- persistence -----------------------------------------------------------------------
     @staticmethod
@@ -51,22 +81,54 @@ class Settings:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:
-        """Read the settings file; defaults for anything missing, unreadable or mistyped."""
+        """Read the settings file; defaults for anything missing, unreadable or invalid.
+
+        Never raises. When something had to be reset, :attr:`load_note` says what, and the
+        file as it was is copied beside it as ``settings.json.bad``, since the next save
+        replaces it.
+        """
         path = path or cls.path()
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = _read_json(path)
+        except FileNotFoundError:
             return cls()
-        return cls.from_dict(data) if isinstance(data, dict) else cls()
+        except (OSError, ValueError, RecursionError, MemoryError) as exc:
+            return cls._with_note(path, f"{path.name} could not be read ({_why(exc)})")
+        if not isinstance(data, dict):
+            return cls._with_note(path, f"{path.name} holds no settings")
+        try:
+            out, reset = validated(cls, data)
+        except (RecursionError, MemoryError):  # pragma: no cover - only on a nearly full stack
+            return cls._with_note(path, f"{path.name} could not be checked")
+        if reset:
+            names = ", ".join(reset[:6]) + (f" and {len(reset) - 6} more" if len(reset) > 6 else "")
+            kept = _keep_copy(path)
+            out.load_note = (
+                f"Settings: reset {names} to defaults (invalid values in {path.name}{kept})"
+            )
+        return out
+
+    @classmethod
+    def _with_note(cls, path: Path, problem: str) -> Settings:
+        out = cls()
+        out.load_note = f"Settings: {problem}; using defaults{_keep_copy(path)}"
+        return out
 
     def save(self, path: Path | None = None) -> bool:
-        """Write atomically; False (and no exception) when the folder is not writable."""
+        """Write atomically; False (and no exception) when the folder is not writable.
+
+        A value that would not load back (NaN, out of range, a wrong type set by code) is
+        written as its default, so the file never holds NaN or Infinity.
+        """
         path = path or self.path()
+        clean, _invalid = validated(type(self), self.to_dict())
+        try:
+            text = json.dumps(clean.to_dict(), indent=2, allow_nan=False)
+        except ValueError:  # pragma: no cover - the check above lets no NaN through
+            return False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
-            os.replace(tmp, path)
+            write_text_atomic(path, text)
         except OSError:
             return False
         return True
@@ -76,60 +138,48 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
-        out = cls()
-        for f in fields(cls):
-            if f.name not in data:
-                continue
-            value = _coerce(getattr(out, f.name), data[f.name])
-            if value is not None:
-                setattr(out, f.name, value)
-        if out.result_mode not in RESULT_MODES:
-            out.result_mode = "new_layer"
-        if out.select_mode not in SELECT_MODES:
-            out.select_mode = "replace"
-        out.mask_opacity = min(max(out.mask_opacity, 0.05), 1.0)
-        return out
+        """Settings from a decoded JSON object; each invalid value keeps its default."""
+        return validated(cls, data)[0]
 
 
-def _coerce(default: Any, value: Any) -> Any:
-    """``value`` converted to the type of ``default``, or None when it does not fit."""
-    if isinstance(default, BrushSettings):
-        if not isinstance(value, dict):
-            return None
-        kept = {}
-        for f in fields(BrushSettings):
-            if f.name in value:
-                v = _coerce(getattr(default, f.name), value[f.name])
-                if v is not None:
-                    kept[f.name] = v
-        return _valid_brush(replace(default, **kept), default)
-    if isinstance(default, bool):
-        return value if isinstance(value, bool) else None
-    if isinstance(default, int):
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-    if isinstance(default, float):
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return float(value) if ok else None
-    if isinstance(default, str):
-        return value if isinstance(value, str) else None
-    if isinstance(default, tuple):
-        if (
-            isinstance(value, list | tuple)
-            and len(value) == len(default)
-            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value)
-        ):
-            return tuple(value)
-        return None
-    return None
+class _Unreadable(ValueError):
+    """A settings file Studio does not even try to parse."""
 
 
-def _valid_brush(brush: BrushSettings, default: BrushSettings) -> BrushSettings:
-    """Clamp a loaded brush to sane ranges (a hand-edited file must not break painting)."""
-    return replace(
-        brush,
-        size=min(max(brush.size, 1.0), 2000.0),
-        hardness=min(max(brush.hardness, 0.0), 1.0),
-        opacity=min(max(brush.opacity, 0.01), 1.0),
-        spacing=min(max(brush.spacing, 0.02), 2.0),
-        erase=default.erase,
-    )
+def _read_json(path: Path) -> Any:
+    with path.open("rb") as f:
+        raw = f.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise _Unreadable("larger than 1 MiB")
+    if not raw.strip():
+        raise _Unreadable("empty file")
+    return json.loads(raw.decode("utf-8-sig"))  # a BOM from a Windows editor is fine
+
+
+def _why(exc: BaseException) -> str:
+    """A few words on why a settings file could not be read."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "too large"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON: {exc.msg}, line {exc.lineno}"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    if isinstance(exc, _Unreadable):
+        return str(exc)
+    return "not valid JSON"  # e.g. an integer of more than 4300 digits
+
+
+def _keep_copy(path: Path) -> str:
+    """Copy the file that was (partly) rejected beside it; the words to tell the artist."""
+    backup = path.with_name(path.name + ".bad")
+    try:
+        if path.stat().st_size == 0:
+            return ""
+        shutil.copyfile(path, backup)
+    except OSError:
+        return ""
+    return f"; the old file is kept as {backup.name}"

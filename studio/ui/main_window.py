@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from studio.document import Document
 from studio.engine.thread import EngineThread
-from studio.errors import StudioError
+from studio.errors import StudioError, os_error_message
 from studio.imageio import read_image, write_image
 from studio.settings import Settings
 from studio.ui.actions import build_actions
@@ -63,6 +63,8 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
         self._save_timer.timeout.connect(self.settings.save)
         self.document: Document | None = None
         self.last_error: str | None = None
+        #: (document, its history step) at the last export: closing then loses no pixels
+        self._exported_at: tuple[Document, object] | None = None
         self.canvas = CanvasView()
         self.staging = StagingBar(self.canvas.viewport())  # floats over the canvas
         self.staging.hide()
@@ -78,6 +80,9 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
         self.tool_actions[self.tools.current].setChecked(True)
         self.staging.set_landing(self.controller.as_new_layer)
         self._apply_mask_look()
+        if self.settings.load_note:  # what a damaged settings file lost: said once, not a dialog
+            self.statusBar().showMessage(self.settings.load_note, 30000)
+            self.settings.load_note = None
 
     # -- construction ------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -120,7 +125,7 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
         self.task_dock: QDockWidget | None = None
         self.upscale_panel = UpscalePanel()
         self.upscale_dock = self.add_task_panel("Upscale", self.upscale_panel)
-        self.inpaint_panel = InpaintPanel()
+        self.inpaint_panel = InpaintPanel(self.settings, self.schedule_save)
         self.add_task_panel("Inpaint", self.inpaint_panel)
         self.stylize_panel = StylizePanel()
         self.add_task_panel("Stylize", self.stylize_panel)
@@ -231,7 +236,7 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
         """True when the current document may be closed (unchanged, exported, or discarded)."""
         self.tools.finish()
         doc = self.document
-        if doc is None or not doc.is_modified:
+        if doc is None or not doc.is_modified or self._unchanged_since_export(doc):
             return True
         answer = self.ask_save_changes()
         if answer == "save":
@@ -247,15 +252,18 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
         except StudioError as exc:
             self.show_error("Cannot open image", str(exc))
             return False
+        except OSError as exc:  # e.g. permission denied, or a disk error mid-read
+            self.show_error("Cannot open image", os_error_message(exc, path))
+            return False
         pixels = loaded.pixels
         if pixels.dtype != np.uint8:  # the canvas edits in 8 bits per channel
             pixels = (pixels.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-        self.controller.discard()
         try:
             doc = Document.from_image(pixels, Path(path).stem)
         except (ValueError, MemoryError) as exc:
             self.show_error("Cannot open image", f"{path}: {exc}")
             return False
+        self.controller.abandon()  # a result of the old image must not land on the new one
         doc.info.path = str(path)
         doc.info.metadata = loaded.metadata
         doc.mark_clean()
@@ -267,6 +275,8 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
     def set_document(self, doc: Document) -> None:
         self.tools.cancel()
         self.document = doc
+        self._exported_at = None
+        self.generate_panel.clear_results()  # thumbnails of the previous document's run
         self.canvas.set_document(doc)
         self.layers_panel.set_document(doc)
         self.history_panel.set_document(doc)
@@ -311,13 +321,24 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
             pixels = pixels[:, :, :3]
         try:
             write_image(path, pixels, doc.info.metadata)
-        except (StudioError, OSError) as exc:
+        except StudioError as exc:
             self.show_error("Cannot export", str(exc))
             return False
-        doc.mark_clean()
-        self._update_title()
+        except OSError as exc:  # e.g. the disk filled up; the old file is kept intact
+            self.show_error("Cannot export", os_error_message(exc, path))
+            return False
+        # the flat export is no project file: the title's unsaved mark stays (layers, history)
+        self._exported_at = (doc, doc.history.current_step())
         self.statusBar().showMessage(f"exported {path}", 8000)
         return True
+
+    def _unchanged_since_export(self, doc: Document) -> bool:
+        exported = self._exported_at
+        return (
+            exported is not None
+            and exported[0] is doc
+            and exported[1] is doc.history.current_step()
+        )
 
     def closeEvent(self, event) -> None:
         if not self.confirm_discard_changes():

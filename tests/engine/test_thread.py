@@ -153,19 +153,41 @@ def test_shutdown_interrupts_a_running_job(qtbot, fake_runner_factory, gates) ->
 
 
 @pytest.mark.parametrize("device", ["cuda:7", "nonsense"])
-def test_bad_device_fails_jobs_with_a_reason(qtbot, monkeypatch, device) -> None:
+def test_bad_device_env_runs_jobs_on_the_automatic_choice(qtbot, monkeypatch, capfd, device):
     import torch
 
+    from studio.engine import device as device_module
     from studio.engine.thread import EngineThread
 
+    if device == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("cuda:7 exists here")
     monkeypatch.setenv("STUDIO_DEVICE", device)
-    if device.startswith("cuda") and torch.cuda.is_available():
-        pytest.skip("a CUDA device exists here")
+    monkeypatch.setattr(device_module, "_warned", set())
     thread = EngineThread(interactive=False)
     rx = Receiver(thread)
     thread.start()
     req = JobRequest(UpscaleParams("lanczos", 2), np.zeros((4, 4, 3), np.uint8))
     thread.submit(req)
+    finished = wait_terminal(qtbot, rx, req.job_id)
+    assert thread.shutdown(5000)
+    assert isinstance(finished, JobFinished), finished
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "STUDIO_DEVICE" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("studio: warning: STUDIO_DEVICE=")
+    assert "using the automatic choice" in warnings[0]
+
+
+def test_a_runner_that_cannot_start_fails_jobs_with_the_reason(qtbot) -> None:
+    from studio.engine.thread import EngineThread
+    from studio.errors import StudioError
+
+    def broken_runner():
+        raise StudioError("no device for the engine")
+
+    thread = EngineThread(broken_runner, interactive=False)
+    rx = Receiver(thread)
+    thread.start()
+    req = JobRequest(UpscaleParams("lanczos", 2), np.zeros((4, 4, 3), np.uint8))
+    thread.submit(req)
     failed = wait_terminal(qtbot, rx, req.job_id)
-    assert isinstance(failed, JobFailed) and "STUDIO_DEVICE" in failed.message
+    assert isinstance(failed, JobFailed) and "no device for the engine" in failed.message
     assert thread.shutdown(5000)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import torch
 
 from studio.engine.cache import ModelCache
-from studio.engine.device import DeviceInfo
+from studio.engine.device import DeviceInfo, env_precision
 from studio.engine.jobs import CancelToken
 from studio.engine.tasks.events import LoadingModel
 from studio.errors import MissingModelError
@@ -52,7 +52,7 @@ class TaskContext:
         128x128: 23-36 ms vs 13-28 ms; x4plus 96x96: 13.6 s vs 10.5 s), while bf16 moves the
         x4plus output by 0.41/255 on average. ``STUDIO_PRECISION=fp32`` forces fp32 on GPUs.
         """
-        wanted = os.environ.get("STUDIO_PRECISION", "").lower()
+        wanted = env_precision()
         if wanted == "fp32" or not spec.supports_half:
             return torch.float32
         if self.device.type == "cuda":
