@@ -33,5 +33,23 @@ class OutOfMemoryError(StudioError):
     kind = "oom"
 
 
+class ModelOutputError(StudioError):
+    """A model produced values that are not numbers (NaN or infinity) instead of an image."""
+
+    kind = "bad_output"
+
+
 class JobCancelled(Exception):
     """Raised inside a task when its cancel token is set."""
+
+
+def os_error_message(exc: OSError, path: object = None) -> str:
+    """One readable sentence for an ``OSError``: ``path: reason`` without the errno prefix.
+
+    ``path`` names the file when the error itself does not (a failed ``write`` carries none).
+    """
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    if not names and path is not None:
+        names = [str(path)]
+    return f"{' -> '.join(names)}: {reason}" if names else reason

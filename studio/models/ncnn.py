@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from safetensors.torch import save
 
+from studio.atomic_write import check_destination, write_bytes_atomic
 from studio.errors import BadWeightsError
 from studio.models.arch import LoadedModel
 from studio.models.archs.rrdbnet import RRDBNetArch
@@ -46,6 +48,11 @@ _WEIGHTLESS = {
 ARCHS = {a.id: a for a in (RRDBNetArch(), SRVGGArch(), UpConv7Arch())}
 
 Param = int | float | list[int | float]
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+#: a real .param is a few kB (RRDBNet x4plus: 33 kB); more is not a .param (e.g. the .bin)
+MAX_PARAM_BYTES = 8 << 20
+#: more layers than any super-resolution graph has (RRDBNet 23 blocks: about 1000)
+MAX_LAYERS = 100_000
 
 
 class NcnnFormatError(BadWeightsError, ValueError):
@@ -66,9 +73,51 @@ class NcnnLayer:
     def get(self, key: int, default: Param = 0) -> Param:
         return self.params.get(key, default)
 
+    def get_int(
+        self, key: int, default: int = 0, low: int = INT32_MIN, high: int = INT32_MAX
+    ) -> int:
+        """Parameter ``key`` as an integer in ``[low, high]``; anything else is a format error."""
+        value = self.params.get(key, default)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or not low <= value <= high:
+            raise NcnnFormatError(
+                f"ncnn .param: layer {self.name} ({self.type}): parameter {key}={value!r} is "
+                f"not an integer from {low} to {high}"
+            )
+        return value
+
+    def get_float(self, key: int, default: float = 0.0) -> float:
+        value = self.params.get(key, default)
+        if isinstance(value, list):
+            raise NcnnFormatError(
+                f"ncnn .param: layer {self.name} ({self.type}): parameter {key} should be one "
+                f"number, not a list"
+            )
+        return float(value)
+
+    def get_list(self, key: int) -> list[float]:
+        """Array parameter ``key`` (empty when absent)."""
+        value = self.params.get(key, [])
+        if not isinstance(value, list):
+            raise NcnnFormatError(
+                f"ncnn .param: layer {self.name} ({self.type}): parameter {key} should be a list"
+            )
+        return [float(v) for v in value]
+
 
 def _number(text: str) -> int | float:
-    return float(text) if any(c in text for c in ".eE") else int(text)
+    """ncnn's rule: a value with '.', 'e' or 'E' is a float, else an int; both must be finite
+    and fit in 32 bits, as ncnn stores them."""
+    if any(c in text for c in ".eE"):
+        value = float(text)
+        if not math.isfinite(value) or abs(value) > 3.5e38:
+            raise ValueError(f"{text} is not a finite 32-bit float")
+        return value
+    number = int(text)
+    if not INT32_MIN <= number <= INT32_MAX:
+        raise ValueError(f"{text} does not fit in 32 bits")
+    return number
 
 
 def parse_param(text: str) -> list[NcnnLayer]:
@@ -80,22 +129,30 @@ def parse_param(text: str) -> list[NcnnLayer]:
         n_layers = int(lines[1].split()[0])
     except (IndexError, ValueError) as e:
         raise NcnnFormatError("ncnn .param: bad 'layer_count blob_count' line") from e
+    if not 0 < n_layers <= MAX_LAYERS:
+        raise NcnnFormatError(f"ncnn .param: layer count {n_layers} is not from 1 to {MAX_LAYERS}")
     layers = []
     for ln in lines[2:]:
         tok = ln.split()
         try:
             n_in, n_out = int(tok[2]), int(tok[3])
+            if n_in < 0 or n_out < 0 or len(tok) < 4 + n_in + n_out:
+                raise ValueError("bad blob counts")
             params: dict[int, Param] = {}
             for item in tok[4 + n_in + n_out :]:
                 key_s, value = item.split("=", 1)
                 key = int(key_s)
                 if key <= -23300:
                     values = [_number(v) for v in value.split(",")]
-                    params[-23300 - key] = values[1 : 1 + int(values[0])]
+                    count = values[0]
+                    if not isinstance(count, int) or not 0 <= count <= len(values) - 1:
+                        raise ValueError(f"array {item!r} does not hold {count} values")
+                    params[-23300 - key] = values[1 : 1 + count]
                 else:
                     params[key] = _number(value)
         except (IndexError, ValueError) as e:
-            raise NcnnFormatError(f"ncnn .param: cannot parse line {ln!r}") from e
+            shown = ln if len(ln) <= 120 else ln[:117] + "..."
+            raise NcnnFormatError(f"ncnn .param: cannot parse line {shown!r} ({e})") from None
         bottoms, tops = tok[4 : 4 + n_in], tok[4 + n_in : 4 + n_in + n_out]
         layers.append(NcnnLayer(tok[0], tok[1], bottoms, tops, params))
     if len(layers) != n_layers:
@@ -141,13 +198,13 @@ def read_bin(layers: list[NcnnLayer], data: bytes) -> None:
     for layer in layers:
         what = f"layer {layer.name} ({layer.type})"
         if layer.type in ("Convolution", "Deconvolution"):
-            if layer.type == "Convolution" and layer.get(8):
+            if layer.type == "Convolution" and layer.get_int(8):
                 raise NcnnFormatError(f"{what}: int8 convolution is not supported")
-            layer.blobs["weight"] = r.tagged(int(layer.get(6)), f"{what} weight")
-            if layer.get(5):
-                layer.blobs["bias"] = r.raw_fp32(int(layer.get(0)), f"{what} bias")
+            layer.blobs["weight"] = r.tagged(layer.get_int(6, low=1), f"{what} weight")
+            if layer.get_int(5):
+                layer.blobs["bias"] = r.raw_fp32(layer.get_int(0, low=1), f"{what} bias")
         elif layer.type == "PReLU":
-            layer.blobs["slope"] = r.raw_fp32(int(layer.get(0, 1)), f"{what} slope")
+            layer.blobs["slope"] = r.raw_fp32(layer.get_int(0, 1, low=1), f"{what} slope")
         elif layer.type not in _WEIGHTLESS:
             raise NcnnFormatError(f"{what}: unsupported layer type, cannot locate its weights")
     if r.pos != len(data):
@@ -159,7 +216,20 @@ def read_bin(layers: list[NcnnLayer], data: bytes) -> None:
 
 def read_ncnn(param_path: str | Path, bin_path: str | Path) -> list[NcnnLayer]:
     """Layers of a ``.param``/``.bin`` pair with their weights."""
-    layers = parse_param(Path(param_path).read_text(encoding="utf-8"))
+    param_path = Path(param_path)
+    if param_path.stat().st_size > MAX_PARAM_BYTES:
+        raise NcnnFormatError(
+            f"{param_path}: {param_path.stat().st_size:,} bytes is too large for an ncnn .param "
+            "(a text file of a few kB; is it the .bin?)"
+        )
+    try:
+        text = param_path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise NcnnFormatError(
+            f"{param_path}: not a text ncnn .param file (binary data; a binary .param.bin "
+            "is not supported)"
+        ) from None
+    layers = parse_param(text)
     read_bin(layers, Path(bin_path).read_bytes())
     return layers
 
@@ -190,26 +260,28 @@ class _Conv:
 
 def _conv(layer: NcnnLayer) -> _Conv:
     what = f"layer {layer.name}"
-    out_ch, kw = int(layer.get(0)), int(layer.get(1))
-    kh = int(layer.get(11, kw))
-    pad_l = int(layer.get(4))
-    pad_t = int(layer.get(14, pad_l))
-    pads = {pad_l, pad_t, int(layer.get(15, pad_l)), int(layer.get(16, pad_t))}
+    out_ch, kw = layer.get_int(0, low=1), layer.get_int(1, low=1)
+    kh = layer.get_int(11, kw, low=1)
+    pad_l = layer.get_int(4)
+    pad_t = layer.get_int(14, pad_l)
+    pads = {pad_l, pad_t, layer.get_int(15, pad_l), layer.get_int(16, pad_t)}
     if min(pads) < 0:
         raise NcnnFormatError(f"{what}: automatic ('same') padding is not supported")
-    strides = {int(layer.get(3, 1)), int(layer.get(13, layer.get(3, 1)))}
-    dil = {int(layer.get(2, 1)), int(layer.get(12, layer.get(2, 1)))}
+    strides = {layer.get_int(3, 1, low=1), layer.get_int(13, layer.get_int(3, 1), low=1)}
+    dil = {layer.get_int(2, 1), layer.get_int(12, layer.get_int(2, 1))}
     if kh != kw or len(pads) != 1 or len(strides) != 1 or dil != {1}:
         raise NcnnFormatError(f"{what}: only square, symmetric, undilated kernels are supported")
-    if layer.type == "Convolution" and int(layer.get(7, 1)) != 1:
+    if layer.type == "Convolution" and layer.get_int(7, 1) != 1:
         raise NcnnFormatError(f"{what}: grouped convolution is not supported")
-    n = int(layer.get(6))
-    if out_ch <= 0 or kw <= 0 or n % (out_ch * kw * kw):
+    n = layer.blobs["weight"].size
+    if n != layer.get_int(6) or n % (out_ch * kw * kw):
         raise NcnnFormatError(f"{what}: weight size {n} is not a multiple of {out_ch}x{kw}x{kw}")
-    act_params = layer.get(10, [])
-    slope = float(act_params[0]) if isinstance(act_params, list) and act_params else None
+    if "bias" in layer.blobs and layer.blobs["bias"].size != out_ch:
+        raise NcnnFormatError(f"{what}: {layer.blobs['bias'].size} biases for {out_ch} outputs")
+    act_params = layer.get_list(10)
+    slope = act_params[0] if act_params else None
     in_ch = n // (out_ch * kw * kw)
-    return _Conv(layer, out_ch, in_ch, kw, strides.pop(), pads.pop(), int(layer.get(9)), slope)
+    return _Conv(layer, out_ch, in_ch, kw, strides.pop(), pads.pop(), layer.get_int(9), slope)
 
 
 def _expect(conv: _Conv, name: str, **want: object) -> None:
@@ -260,7 +332,7 @@ def _rrdbnet(layers: list[NcnnLayer]) -> tuple[dict[str, torch.Tensor], list[str
     if [(ly.get(0), ly.get(1), ly.get(2)) for ly in interps] != [(1, 2.0, 2.0)] * 2:
         raise NcnnFormatError("RRDBNet graph should have exactly two nearest x2 Interp layers")
     for ly in _of_type(layers, "Eltwise"):
-        if ly.get(0) != 1 or [round(float(v), 6) for v in ly.get(1, [])] != [0.2, 1.0]:
+        if ly.get(0) != 1 or [round(v, 6) for v in ly.get_list(1)] != [0.2, 1.0]:
             raise NcnnFormatError(f"layer {ly.name}: expected a 0.2-scaled residual sum")
     return sd, []
 
@@ -291,9 +363,13 @@ def _srvgg(layers: list[NcnnLayer]) -> tuple[dict[str, torch.Tensor], list[str]]
     shuffles = _of_type(layers, "PixelShuffle")
     if len(shuffles) != 1:
         raise NcnnFormatError("SRVGG graph should have exactly one PixelShuffle")
-    scale = int(shuffles[0].get(0, 1))
+    scale = shuffles[0].get_int(0, 1, low=1, high=16)
+    if seq[-1].get_int(0, low=1) % (scale * scale):
+        raise NcnnFormatError(
+            f"layer {seq[-1].name}: {seq[-1].get_int(0)} outputs cannot be pixel-shuffled x{scale}"
+        )
     warnings = []
-    interps = [(ly.get(0), float(ly.get(1, 1.0))) for ly in _of_type(layers, "Interp")]
+    interps = [(ly.get(0), ly.get_float(1, 1.0)) for ly in _of_type(layers, "Interp")]
     if not interps or interps[0] != (1, float(scale)):
         raise NcnnFormatError(f"SRVGG graph should add a nearest x{scale} Interp of the input")
     if len(interps) > 1:
@@ -384,12 +460,18 @@ def import_ncnn(
     (default: the architecture's) and the sha256 of both source files. Returns a summary dict.
     """
     param_path, bin_path, out_path = Path(param_path), Path(bin_path), Path(out_path)
+    check_destination(out_path)  # before any work
     layers = read_ncnn(param_path, bin_path)
     arch_id, sd, warnings = ncnn_to_state_dict(layers, arch)
     entry = ARCHS[arch_id]
     if not entry.detect(sd):
         raise NcnnFormatError(f"converted state dict is not recognised by {arch_id}.detect")
-    loaded: LoadedModel = entry.load(sd)
+    try:
+        loaded: LoadedModel = entry.load(sd)
+    except (ValueError, RuntimeError) as exc:  # shapes that pass the mapping but not the module
+        detail = " ".join(str(exc).split())
+        detail = detail if len(detail) <= 200 else detail[:197] + "..."
+        raise NcnnFormatError(f"the weights do not build a {arch_id} model: {detail}") from None
     metadata = {
         "arch": arch_id,
         "scale": str(loaded.scale),
@@ -399,9 +481,8 @@ def import_ncnn(
         "source_param_sha256": _sha256(param_path),
         "source_bin_sha256": _sha256(bin_path),
     }
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     blob = save({k: v.contiguous() for k, v in sd.items()}, metadata=metadata)
-    out_path.write_bytes(_canonical(blob))
+    write_bytes_atomic(out_path, _canonical(blob))
     return {
         "arch": arch_id,
         "scale": loaded.scale,

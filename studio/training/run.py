@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
+
+from studio.atomic_write import atomic_open, write_bytes_atomic
 
 RUNS = Path("/work/cache/runs")
 
@@ -71,17 +73,13 @@ def export_weights(model: torch.nn.Module, path: Path, meta: dict) -> None:
     metadata values are stored as ``str(v)``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().contiguous().float().clone() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(sd, str(tmp), metadata={k: str(v) for k, v in meta.items()})
-    tmp.chmod(0o644)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, save(sd, metadata={k: str(v) for k, v in meta.items()}))
 
 
 def save_state(path: Path, state: dict) -> None:
     """Atomic ``torch.save`` (a crash mid-write never destroys the previous state)."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_open(path) as f:
+        torch.save(state, f)
 
 
 def check_config(saved: dict, cfg: dict, keys: tuple[str, ...], where: Path) -> None:

@@ -10,6 +10,7 @@ import os
 import re
 import signal
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pytest
@@ -85,8 +86,8 @@ def test_crash_mid_write_keeps_the_previous_state(
     path = tmp_path / "state.pt"
     rt.save_state(path, {"step": 1, "w": torch.ones(4)})
 
-    def crash(obj: object, f: Path) -> None:
-        Path(f).write_bytes(b"half a pickle")
+    def crash(obj: object, f: BinaryIO) -> None:
+        f.write(b"half a pickle")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash)
@@ -94,6 +95,7 @@ def test_crash_mid_write_keeps_the_previous_state(
         rt.save_state(path, {"step": 2, "w": torch.zeros(4)})
     st = torch.load(path, weights_only=True)
     assert st["step"] == 1 and torch.equal(st["w"], torch.ones(4))
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"], "no temporary file is left"
 
 
 def test_log_lines_are_timestamped_and_appended(

@@ -1,0 +1,178 @@
+"""Atomic writes: no planted symlink is followed, no temporary file survives a failure, the old
+file survives every failed write, modes are those of a normal file, bad destinations fail early."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from disk_faults import disk_full, fail_writes
+
+import studio.atomic_write as atomic_write
+from studio.atomic_write import atomic_open, check_destination, write_bytes_atomic
+from studio.errors import BadInputError
+from studio.imageio import check_writable, read_image, write_image
+from studio.settings import Settings
+
+
+def _leftovers(folder: Path) -> list[str]:
+    """Hidden or temporary files a writer may have left behind."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or ".tmp" in p.name)
+
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    """A file a planted symlink points at (root-owned in the real attack); it must not change."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    path = folder / "passwd"
+    path.write_bytes(b"precious\n")
+    return path
+
+
+def test_a_symlink_at_the_old_predictable_temp_name_is_not_followed(
+    tmp_path: Path, victim: Path, photo
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / ".out.png.tmp").symlink_to(victim)  # the name the old writer always used
+    write_image(shared / "out.png", photo)
+    assert victim.read_bytes() == b"precious\n"
+    np.testing.assert_array_equal(read_image(shared / "out.png").pixels, photo)
+    assert (shared / ".out.png.tmp").is_symlink(), "someone else's link is left alone"
+
+
+def test_a_symlink_at_a_guessed_temp_name_is_skipped(
+    tmp_path: Path, victim: Path, monkeypatch
+) -> None:
+    """Even an attacker who guesses the random name cannot redirect the write (O_EXCL)."""
+    names = iter(["guessed", "fresh"])
+    monkeypatch.setattr(tempfile, "_get_candidate_names", lambda: names)
+    planted = tmp_path / ".out.bin.guessed.tmp"
+    planted.symlink_to(victim)
+    write_bytes_atomic(tmp_path / "out.bin", b"new")
+    assert victim.read_bytes() == b"precious\n"
+    assert (tmp_path / "out.bin").read_bytes() == b"new"
+    assert planted.is_symlink() and not (tmp_path / ".out.bin.fresh.tmp").exists()
+
+
+def test_settings_do_not_follow_a_symlink_at_their_old_temp_name(
+    tmp_path: Path, victim: Path
+) -> None:
+    path = tmp_path / "settings.json"
+    (tmp_path / "settings.tmp").symlink_to(victim)  # the old Settings.save temp name
+    assert Settings().save(path)
+    assert victim.read_bytes() == b"precious\n"
+    assert Settings.load(path) == Settings()
+
+
+def _enospc(*_args, **_kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_leaves_no_temp_file_and_keeps_the_old_image(
+    tmp_path: Path, photo, monkeypatch
+) -> None:
+    target = tmp_path / "x.png"
+    write_image(target, photo)
+    before = target.read_bytes()
+    fail_writes(monkeypatch, disk_full())
+    with pytest.raises(OSError, match="No space left") as info:
+        write_image(target, photo[::-1])
+    monkeypatch.undo()
+    assert info.value.filename == str(target), "the error names the file for the message"
+    assert target.read_bytes() == before
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_failing_fsync_leaves_no_temp_file(tmp_path: Path, photo, monkeypatch) -> None:
+    monkeypatch.setattr(atomic_write.os, "fsync", _enospc)
+    with pytest.raises(OSError, match="No space left"):
+        write_image(tmp_path / "x.png", photo)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_while_saving_settings_returns_false_and_leaves_nothing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    fail_writes(monkeypatch, disk_full())
+    assert Settings().save(tmp_path / "settings.json") is False
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_in_the_middle_of_a_write_leaves_no_temp_file(
+    tmp_path: Path, photo, monkeypatch
+) -> None:
+    target = tmp_path / "big.png"
+    target.write_bytes(b"old")
+    fail_writes(monkeypatch, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        write_image(target, photo)
+    monkeypatch.undo()
+    assert target.read_bytes() == b"old"
+    assert _leftovers(tmp_path) == []
+
+
+def test_ctrl_c_inside_atomic_open_leaves_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "big.bin"
+    with pytest.raises(KeyboardInterrupt), atomic_open(target) as f:
+        f.write(b"\0" * (1 << 20))
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_modes_are_those_of_a_normal_file_or_the_replaced_one(tmp_path: Path) -> None:
+    old_umask = os.umask(0o027)
+    try:
+        write_bytes_atomic(tmp_path / "new.bin", b"x")
+        assert (tmp_path / "new.bin").stat().st_mode & 0o777 == 0o640, "0o666 less the umask"
+        (tmp_path / "kept.bin").write_bytes(b"old")
+        (tmp_path / "kept.bin").chmod(0o604)
+        write_bytes_atomic(tmp_path / "kept.bin", b"new")
+        assert (tmp_path / "kept.bin").stat().st_mode & 0o777 == 0o604
+    finally:
+        os.umask(old_umask)
+
+
+def test_a_folder_as_target_or_a_missing_folder_fails_before_writing(tmp_path: Path) -> None:
+    (tmp_path / "out.png").mkdir()
+    with pytest.raises(BadInputError, match="is a folder"):
+        check_writable(tmp_path / "out.png")
+    with pytest.raises(BadInputError, match="no such folder"):
+        check_writable(tmp_path / "missing" / "out.png")
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(BadInputError, match="is not a folder"):
+        check_destination(tmp_path / "file" / "out.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "out.png"]
+
+
+def test_an_unwritable_folder_fails_before_writing(read_only_folder: Path) -> None:
+    with pytest.raises(BadInputError, match="cannot write in this folder"):
+        check_writable(read_only_folder / "out.png")
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path):
+    """A folder nobody may create files in. Mode bits do not stop root, so as root the folder
+    is marked immutable (``chattr +i``, which binds root too); skipped where that is refused."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(folder)]).returncode != 0:
+        pytest.skip("running as root without chattr +i: no way to make a folder read-only")
+    try:
+        yield folder
+    finally:
+        subprocess.run([chattr, "-i", str(folder)], check=True)
