@@ -3,12 +3,14 @@
 The view keeps render caches only (a premultiplied QImage of the composite and one of the mask
 overlay, each mipmapped for zoomed-out views), refreshed for the dirty rectangles the document
 reports. Navigation follows GIMP/Krita/Photoshop: Ctrl+wheel or pinch zooms about the pointer,
-the wheel scrolls (Shift+wheel sideways), Space+drag or the middle button pans, and Tab held
+the wheel scrolls (Shift+wheel sideways), Space+drag (whatever has the keyboard focus:
+:mod:`studio.ui.space_pan`) or the middle button pans, and Tab held
 shows the original image. Pointer and tablet input go to the active tool in document pixels.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
@@ -21,6 +23,7 @@ from studio.geometry import Rect
 from studio.ui.band_queue import BAND_PIXELS, BandQueue
 from studio.ui.mipmap import MipImageItem
 from studio.ui.qimage import blank_canvas_image, image_view, write_region
+from studio.ui.space_pan import SpacePanFilter
 
 ZOOM_MIN, ZOOM_MAX = 1 / 64, 64.0
 #: bands this large come from a progressive redraw: their mip levels are updated at once
@@ -111,6 +114,7 @@ class CanvasView(QGraphicsView):
         self.redraw.register("mask", self._mask_band)
         self._unsubscribe = None
         self._space_down = False
+        self._space_filter = SpacePanFilter(self)
         self._panning = False
         self._pan_last = QPointF()
         self._tablet_down = False
@@ -269,6 +273,25 @@ class CanvasView(QGraphicsView):
     def actual_size(self) -> None:
         self.set_zoom(1.0)
 
+    def view_state(self) -> tuple[QPointF, float]:
+        """(document point at the centre of the viewport, zoom), for :meth:`restore_view`."""
+        to_scene, _ = self.viewportTransform().inverted()
+        return to_scene.map(QRectF(self.viewport().rect()).center()), self.zoom
+
+    def restore_view(
+        self,
+        state: tuple[QPointF, float],
+        scale_x: float = 1.0,
+        scale_y: float = 1.0,
+        offset_x: float = 0.0,
+        offset_y: float = 0.0,
+    ) -> None:
+        """Show the same part of the picture, at the same size on screen, after the document
+        was resized: a point (x, y) of ``state`` is now at (x * scale_x + offset_x, ...)."""
+        centre, zoom = state
+        self.set_zoom(zoom / math.sqrt(scale_x * scale_y))
+        self.centerOn(QPointF(centre.x() * scale_x + offset_x, centre.y() * scale_y + offset_y))
+
     def wheelEvent(self, event) -> None:
         mods = event.modifiers()
         if mods & Qt.KeyboardModifier.ControlModifier:
@@ -340,12 +363,25 @@ class CanvasView(QGraphicsView):
     def focusNextPrevChild(self, next_: bool) -> bool:
         return False  # Tab is the "show original" key on the canvas
 
+    @property
+    def space_held(self) -> bool:
+        return self._space_down
+
+    def set_space_held(self, held: bool) -> None:
+        """Space held arms panning: a left-button drag scrolls the view instead of painting
+        (the keys reach this through :class:`SpacePanFilter`, whatever has the focus)."""
+        if held == self._space_down:
+            return
+        self._space_down = held
+        if self._panning:
+            return  # the closed hand stays until the button is released
+        if held:
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+        else:
+            self.viewport().unsetCursor()
+
     def keyPressEvent(self, event) -> None:
         key = event.key()
-        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space_down = True
-            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
-            return
         if key == Qt.Key.Key_Tab:
             if not event.isAutoRepeat():
                 self.original_held.emit(True)
@@ -359,10 +395,6 @@ class CanvasView(QGraphicsView):
 
     def keyReleaseEvent(self, event) -> None:
         key = event.key()
-        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space_down = False
-            self.viewport().unsetCursor()
-            return
         if key == Qt.Key.Key_Tab:
             if not event.isAutoRepeat():
                 self.original_held.emit(False)

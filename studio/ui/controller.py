@@ -40,6 +40,7 @@ from studio.engine.messages import (
 from studio.engine.thread import EngineThread
 from studio.geometry import Rect
 from studio.ui.canvas import CanvasView
+from studio.ui.cutout import cut_out
 from studio.ui.qimage import blank_canvas_image, write_region
 
 #: tasks whose result replaces the whole document (new size): "new layer / merge" does not apply
@@ -138,12 +139,24 @@ class JobController(QObject):
                 note = " as a new layer: you painted on the layer while it ran"
         elif task in REPLACES_DOCUMENT and doc.revision > staged.request.doc_revision:
             note = "; edits made while it ran are not in it (Undo brings them back)"
+        old_size = (doc.width, doc.height)
+        view = self.canvas.view_state()
         APPLIERS.get(task, land_result)(doc, staged)
+        if task in REPLACES_DOCUMENT and (doc.width, doc.height) != old_size:
+            self.canvas.restore_view(view, *_view_mapping(staged, old_size, doc))
         self._clear_preview()
         self.staged = None
         self.staged_changed.emit(False)
         self.status.emit("applied" + note)
         return True
+
+    def abandon(self) -> None:
+        """Forget the running job and any staged result (another document opens): the job is
+        cancelled and the messages it still sends are dropped as stale."""
+        if self.active is not None:
+            self.engine.cancel(self.active.job_id)
+            self._end_job("cancelled")
+        self.discard()
 
     def discard(self) -> None:
         if self.staged is not None:
@@ -237,6 +250,18 @@ class JobController(QObject):
         self.canvas.hide_preview()
 
 
+def _view_mapping(
+    staged: StagedResult, old_size: tuple[int, int], doc: Document
+) -> tuple[float, float, float, float]:
+    """(scale x, scale y, offset x, offset y) taking a point of the document before ``staged``
+    replaced it to the same point of the picture after: an upscale scales, an outpaint adds
+    margins on the left and top."""
+    if staged.request.task == "outpaint":
+        left, top = staged.info.get("offset", (0, 0))
+        return 1.0, 1.0, float(left), float(top)
+    return doc.width / old_size[0], doc.height / old_size[1], 0.0, 0.0
+
+
 def _apply_upscale(doc: Document, staged: StagedResult) -> None:
     info = staged.info
     name = f"Upscale ×{info.get('scale', 0):g} ({info.get('model', '?')})"
@@ -275,11 +300,12 @@ def _apply_outpaint(doc: Document, staged: StagedResult) -> None:
 
 def _apply_generate(doc: Document, staged: StagedResult) -> None:
     """The picked cell of the grid (``info["picked"]``, default the first) lands as a new layer,
-    centred on the canvas and shrunk to fit if it is larger than the document."""
+    centred on the canvas and shrunk to fit if it is larger than the document; its white
+    background (or its own alpha) is transparent (see :mod:`studio.ui.cutout`)."""
     cells = staged.info.get("cells") or [{"rect": (0, 0, *staged.image.shape[1::-1])}]
     picked = min(max(int(staged.info.get("picked", 0)), 0), len(cells) - 1)
     x, y, w, h = cells[picked]["rect"]
-    pixels = np.ascontiguousarray(staged.image[y : y + h, x : x + w, :3])
+    pixels = cut_out(staged.image[y : y + h, x : x + w])
     fit = min(1.0, doc.width / w, doc.height / h)
     if fit < 1.0:
         from PIL import Image

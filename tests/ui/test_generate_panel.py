@@ -25,7 +25,10 @@ def test_cells_stream_in_and_the_picked_one_lands_centred(qtbot, win) -> None:
     cell = done.image[y : y + h, x : x + w]
     top = doc.layers[-1].pixels
     ox, oy = (doc.width - w) // 2, (doc.height - h) // 2
-    np.testing.assert_array_equal(top[oy : oy + h, ox : ox + w, :3], cell[:, :, :3])
+    landed = top[oy : oy + h, ox : ox + w]
+    opaque = landed[:, :, 3] == 255  # the picture; its white background and edge are cut out
+    assert opaque.mean() > 0.2 and landed[0, 0, 3] == 0
+    np.testing.assert_array_equal(landed[opaque, :3], cell[opaque, :3])
     assert (top[:oy, :, 3] == 0).all(), "the layer is transparent around the picture"
 
 
