@@ -53,12 +53,23 @@ def _split(length: int, tile: int, align: int = 1) -> list[tuple[int, int]]:
 
 
 def plan_tiles(
-    width: int, height: int, tile: int, pad: int, blend: int = 0, align: int = 1
+    width: int,
+    height: int,
+    tile: int,
+    pad: int,
+    blend: int = 0,
+    align: int = 1,
+    uniform: bool = False,
 ) -> list[Tile]:
     """Tiles in raster order. ``tile <= 0`` means one tile for the whole image.
 
     With ``align`` > 1, core edges, ``pad`` and ``blend`` are multiples of it, so every
     context starts on the alignment grid (or at the image edge).
+
+    ``uniform`` (crop mode): every context has the same shape, the largest core plus ``pad`` on
+    each side, with edge tiles' contexts shifted inward rather than clipped. A compiled model
+    then sees one input shape per job (one compilation), and the output is unchanged, since in
+    crop mode a tile only needs *at least* ``pad`` of context around its core.
     """
     bounds = Rect.from_size(width, height)
     if tile <= 0:
@@ -75,7 +86,22 @@ def plan_tiles(
             ).intersect(bounds)
             context = footprint.grow(pad).intersect(bounds)
             tiles.append(Tile(len(tiles), core, footprint, context))
+    if uniform and not blend and align == 1 and len(tiles) > 1:
+        tiles = _uniform_contexts(tiles, width, height, pad)
     return tiles
+
+
+def _uniform_contexts(tiles: list[Tile], width: int, height: int, pad: int) -> list[Tile]:
+    cw = min(width, max(t.core.w for t in tiles) + 2 * pad)
+    ch = min(height, max(t.core.h for t in tiles) + 2 * pad)
+    out = []
+    for t in tiles:
+        # centred on the core, then moved inside the image; alignment is kept because the
+        # shift only happens at image edges, where the context starts at 0 or ends at the edge
+        x = min(max(0, t.core.x - pad), width - cw)
+        y = min(max(0, t.core.y - pad), height - ch)
+        out.append(Tile(t.index, t.core, t.footprint, Rect(x, y, cw, ch)))
+    return out
 
 
 def tile_for_budget(
@@ -122,13 +148,15 @@ def run_tiled(
     out_dtype: np.dtype | type = np.float32,
     stage: str = "tiles",
     align: int = 1,
+    uniform: bool = False,
 ) -> Generator[Progress | Partial, None, np.ndarray]:
     """Run ``fn`` over tiles of ``image`` (HxWxC float32), yielding progress and finished tiles.
 
     ``fn`` maps an hxwxC float32 array to an (h*scale)x(w*scale)xC' float32 array. In crop mode
     each finished tile is converted by ``quantize`` (e.g. to uint8) and written straight into an
     ``out_dtype`` output, so a large upscale never holds a float copy of the whole result.
-    Returns the full output (via ``StopIteration.value``).
+    Returns the full output (via ``StopIteration.value``). ``uniform``: every tile the same
+    shape (see :func:`plan_tiles`).
     """
     while True:
         try:
@@ -146,6 +174,7 @@ def run_tiled(
                     out_dtype,
                     stage,
                     align,
+                    uniform,
                 )
             )
         except Exception as exc:
@@ -163,13 +192,25 @@ def run_tiled(
 
 
 def _run_once(
-    image, fn, scale, tile, pad, cancel, blend, out_channels, quantize, out_dtype, stage, align
+    image,
+    fn,
+    scale,
+    tile,
+    pad,
+    cancel,
+    blend,
+    out_channels,
+    quantize,
+    out_dtype,
+    stage,
+    align,
+    uniform,
 ) -> Generator[Progress | Partial, None, np.ndarray]:
     h, w, c = image.shape
     c_out = out_channels or c
     if tile > 0:
         blend = min(blend, tile // 2)
-    tiles = plan_tiles(w, h, tile, pad, blend, align)
+    tiles = plan_tiles(w, h, tile, pad, blend, align, uniform)
     out_size = (w * scale, h * scale)
     if blend > 0 and len(tiles) > 1:
         acc = np.zeros((h * scale, w * scale, c_out), np.float32)

@@ -10,6 +10,7 @@ from studio.engine.jobs import CancelToken
 from studio.engine.tasks.events import Partial, Progress
 from studio.engine.tiling import plan_tiles, run_tiled, tile_for_budget
 from studio.errors import JobCancelled, OutOfMemoryError
+from studio.geometry import Rect
 
 
 def drain(gen):
@@ -134,3 +135,37 @@ def test_tile_for_budget_is_bounded_and_a_multiple() -> None:
     assert tile_for_budget(4096, 1 << 30) % 8 == 0
     assert tile_for_budget(1e9, 1) == 64
     assert tile_for_budget(1, 1 << 40) == 1024
+
+
+@pytest.mark.parametrize(("w", "h", "tile", "pad"), [(1000, 700, 256, 16), (300, 90, 64, 10)])
+def test_uniform_tiles_have_one_shape_and_cover_their_cores(w, h, tile, pad) -> None:
+    tiles = plan_tiles(w, h, tile, pad, uniform=True)
+    shapes = {(t.context.w, t.context.h) for t in tiles}
+    assert len(shapes) == 1, shapes
+    for t in tiles:
+        assert t.context.intersect(Rect.from_size(w, h)) == t.context  # inside the image
+        assert t.context.x <= t.core.x - min(pad, t.core.x)
+        assert t.context.right >= t.core.right + min(pad, w - t.core.right)
+        assert t.context.y <= t.core.y - min(pad, t.core.y)
+        assert t.context.bottom >= t.core.bottom + min(pad, h - t.core.bottom)
+    plain = plan_tiles(w, h, tile, pad)
+    assert [t.core for t in tiles] == [t.core for t in plain]
+    assert len({(t.context.w, t.context.h) for t in plain}) > 1  # what uniform fixes
+
+
+def test_uniform_crop_mode_equals_untiled() -> None:
+    rng = np.random.default_rng(3)
+    image = rng.random((70, 90, 3), dtype=np.float32)
+    inner = conv_fn(torch.randn(3, 3, 3, 3, generator=torch.Generator().manual_seed(0)) * 0.3, 2)
+    seen: set[tuple[int, int]] = set()
+
+    def fn(tile: np.ndarray) -> np.ndarray:
+        seen.add(tile.shape[:2])
+        return inner(tile)
+
+    whole, _ = drain(run_tiled(image, fn, scale=2, tile=0, pad=3, cancel=CancelToken()))
+    seen.clear()
+    gen = run_tiled(image, fn, scale=2, tile=24, pad=3, cancel=CancelToken(), uniform=True)
+    tiled, _ = drain(gen)
+    assert len(seen) == 1, f"tile shapes {seen}: a compiled model would compile once per shape"
+    np.testing.assert_allclose(tiled, whole, atol=1e-6, err_msg="tile seams in uniform crop mode")

@@ -1,0 +1,73 @@
+"""EngineConfig: built once at the edge; bad environment values warn, bad explicit ones fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.engine.config import EngineConfig
+from studio.errors import BadInputError
+
+
+def test_defaults_and_environment(tmp_path) -> None:
+    env = {
+        "STUDIO_DEVICE": "CPU",
+        "STUDIO_THREADS": "3",
+        "STUDIO_PRECISION": "bf16",
+        "STUDIO_COMPILE": "1",
+    }
+    config = EngineConfig.from_environment(env, interactive=True, data_dir=tmp_path)
+    assert config == EngineConfig(
+        device="cpu",
+        threads=3,
+        interactive=True,
+        precision="bf16",
+        compile="on",
+        tuning_file=tmp_path / "tuning.json",
+        compile_cache=tmp_path / "compile-cache",
+    )
+    assert config.cpu_threads == 3
+    plain = EngineConfig.from_environment({})
+    assert (plain.device, plain.threads, plain.precision, plain.compile) == (
+        None,
+        None,
+        "auto",
+        "auto",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field", "default"),
+    [
+        ("STUDIO_THREADS", "abc", "threads", None),
+        ("STUDIO_THREADS", "-5", "threads", None),
+        ("STUDIO_THREADS", "99999999999999999999", "threads", None),
+        ("STUDIO_DEVICE", "toaster", "device", None),
+        ("STUDIO_DEVICE", "cuda:x", "device", None),
+        ("STUDIO_PRECISION", "fp8", "precision", "auto"),
+        ("STUDIO_COMPILE", "maybe", "compile", "auto"),
+    ],
+)
+def test_bad_environment_values_warn_once_and_fall_back(
+    capsys, name, value, field, default
+) -> None:
+    config = EngineConfig.from_environment({name: value})
+    assert getattr(config, field) == default
+    err = capsys.readouterr().err
+    assert err.count("studio: warning:") <= 1 and (name in err or err == "")  # once per process
+    EngineConfig.from_environment({name: value})
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"precision": "fp8"}, {"compile": "sometimes"}, {"threads": 0}, {"device": "toaster"}],
+)
+def test_bad_explicit_values_are_clear_errors(changes) -> None:
+    with pytest.raises(BadInputError):
+        EngineConfig(**changes)
+
+
+def test_interactive_leaves_a_core_for_the_ui(monkeypatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    assert EngineConfig(interactive=True).cpu_threads == 3
+    assert EngineConfig().cpu_threads == 4
