@@ -26,42 +26,90 @@ _OFFSETS = [(dy, dx) for dy in range(-R, R + 1) for dx in range(-R, R + 1)]
 
 
 def patchmatch_inpaint(
-    image: np.ndarray, mask: np.ndarray, seed: int = 0, min_size: int = 24, iterations: int = 6
+    image: np.ndarray,
+    mask: np.ndarray,
+    seed: int = 0,
+    min_size: int = 24,
+    iterations: int = 6,
+    init: np.ndarray | None = None,
+    guide_weight: float = 0.0,
 ) -> np.ndarray:
-    """Fill ``mask`` in ``image`` with texture copied from the rest of the image."""
+    """Fill ``mask`` in ``image`` with texture copied from the rest of the image.
+
+    ``init`` (HxWx3 float32, optional): a first fill of the hole (e.g. a learned network's) to
+    start from instead of Telea's; with ``guide_weight`` > 0 every patch is also matched on the
+    low-pass of ``init`` (sampled at its centre and four corners), so the copied texture keeps
+    the structure of that fill instead of drifting to whatever the borders suggest.
+    """
+    hole = _check(image, mask)
+    if not hole.any():
+        return image.astype(np.float32, copy=True)
+    estimate, _solver, _nnf = synthesise(
+        image, hole, seed, min_size, iterations, init, guide_weight
+    )
+    out = image.astype(np.float32, copy=True)
+    out[hole] = estimate[hole]
+    return out
+
+
+def _check(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected HxWx3 image, got {image.shape}")
     if mask.shape != image.shape[:2]:
         raise ValueError(f"mask {mask.shape} does not match image {image.shape[:2]}")
     hole = mask > 0.5
-    if not hole.any():
-        return image.astype(np.float32, copy=True)
     if hole.all():
         raise ValueError("PatchMatch needs some known pixels to copy from; the mask covers all")
+    return hole
+
+
+def synthesise(
+    image: np.ndarray,
+    hole: np.ndarray,
+    seed: int = 0,
+    min_size: int = 24,
+    iterations: int = 6,
+    init: np.ndarray | None = None,
+    guide_weight: float = 0.0,
+    finest_iterations: int | None = None,
+) -> tuple[np.ndarray, _Level, np.ndarray]:
+    """The multi-scale search and vote; returns (estimate, finest level, its nearest-neighbour
+    field: one source centre (y, x) per ``level.targets`` row)."""
     rng = np.random.default_rng(seed)
     images, holes = _pyramid(image.astype(np.float32), hole, min_size)
+    guides = None
+    if init is not None:
+        start = image.astype(np.float32, copy=True)
+        start[hole] = init[hole]
+        guides = [start]
+        for _ in range(1, len(images)):
+            guides.append(cv2.pyrDown(guides[-1]))
     coarse = None
     estimate = None
+    solver = nnf = None
     for level in range(len(images) - 1, -1, -1):
         img, hl = images[level], holes[level]
         if estimate is None:
-            estimate = _initial_fill(img, hl)
+            estimate = _initial_fill(img, hl) if guides is None else guides[level].copy()
         else:  # start from the coarser level's result, enlarged
             coarser = cv2.resize(
                 estimate, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR
             )
             estimate = img.copy()
             estimate[hl] = coarser[hl]
-        solver = _Level(img, hl, rng)
+        guide = None
+        if guides is not None and guide_weight > 0:
+            guide = cv2.GaussianBlur(guides[level], (0, 0), 2.0)
+        solver = _Level(img, hl, rng, guide, guide_weight)
         nnf = solver.init_nnf(coarse)
         iters = iterations if level > 0 else max(2, iterations // 2)
+        if level == 0 and finest_iterations is not None:
+            iters = finest_iterations
         for _ in range(iters):
             nnf = solver.search(estimate, nnf)
             estimate = solver.vote(estimate, nnf)
         coarse = (solver.index, nnf)
-    out = image.astype(np.float32, copy=True)
-    out[hole] = estimate[hole]
-    return out
+    return estimate, solver, nnf
 
 
 def _pyramid(image: np.ndarray, hole: np.ndarray, min_size: int):
@@ -89,8 +137,24 @@ def _initial_fill(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
 class _Level:
     """The search and vote at one pyramid level. Coordinates are patch centres (y, x)."""
 
-    def __init__(self, image: np.ndarray, hole: np.ndarray, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        image: np.ndarray,
+        hole: np.ndarray,
+        rng: np.random.Generator,
+        guide: np.ndarray | None = None,
+        guide_weight: float = 0.0,
+    ) -> None:
         self.h, self.w = hole.shape
+        self.guide_rows = None
+        if guide is not None:
+            # low-pass structure at the patch centre and corners, weighted to count as much as
+            # ``guide_weight`` times the whole patch's colour term
+            padded = np.pad(guide, ((R, R), (R, R), (0, 0)), mode="edge")
+            taps = [(R, R), (0, 0), (0, 2 * R), (2 * R, 0), (2 * R, 2 * R)]
+            feats = [padded[y : y + self.h, x : x + self.w] for y, x in taps]
+            scale = np.float32(np.sqrt(guide_weight * PATCH * PATCH / len(taps)))
+            self.guide_rows = (np.concatenate(feats, 2) * scale).reshape(self.h * self.w, -1)
         self.rng = rng
         padded = np.pad(hole, R, constant_values=True)
         # a source patch must lie entirely in the known region (and inside the image)
@@ -130,6 +194,8 @@ class _Level:
         padded = np.pad(est, ((R, R), (R, R), (0, 0)), mode="edge")
         windows = np.lib.stride_tricks.sliding_window_view(padded, (PATCH, PATCH), axis=(0, 1))
         self.desc = windows.reshape(self.h * self.w, -1)  # copies into contiguous rows
+        if self.guide_rows is not None:
+            self.desc = np.concatenate([self.desc, self.guide_rows], 1)
         self._target_rows = self.desc[self.targets[:, 0] * self.w + self.targets[:, 1]]
 
     def _distance(self, nnf: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:

@@ -3,22 +3,30 @@
 Protocol (deterministic):
 
 * samples: from each val image (sorted by name), ``per_image`` crops of ``size`` x ``size`` px
-  at positions drawn by ``numpy.random.default_rng([seed, image_index])``; each crop gets the
-  evaluation mask :func:`studio.training.masks.eval_mask` (strokes + blobs, 15% +- 2% coverage)
-  with seed ``1000 * image_index + crop_index``;
+  at positions drawn by ``numpy.random.default_rng([seed, image_index])``; each crop gets a
+  mask with seed ``1000 * image_index + crop_index``: ``--masks strokes`` is
+  :func:`studio.training.masks.eval_mask` (thin strokes + small blobs, 15% +- 2% coverage),
+  ``--masks objects`` is :func:`studio.training.masks.object_mask` (one object-sized blob,
+  20%..35%);
 * every method fills the crop and the result is rounded to uint8 RGB (what Studio would show);
 * PSNR inside the mask: MSE over the hole pixels and the three RGB channels (0..255), then
   ``10 log10(255^2 / MSE)``, per sample; the table reports the mean over samples;
 * SSIM inside the mask: the SSIM map (Wang et al. 2004; 11x11 Gaussian window, sigma 1.5,
   K1 0.01, K2 0.03, L 255, reflect-padded borders) of each RGB channel over the whole crop,
-  averaged over channels, then averaged over the hole pixels; mean over samples.
+  averaged over channels, then averaged over the hole pixels; mean over samples;
+* texture ratio inside the mask: the standard deviation of the Laplacian (4-neighbour) of the
+  luma (BT.601) over the hole eroded by 2 px, fill over ground truth, per sample; mean over
+  samples. A flat smudge scores near 0, real texture near 1 (over 1: too much).
 
 Methods: OpenCV Telea and Navier-Stokes (``cv2.inpaint``, radius ``--radius``), PatchMatch
 (:func:`studio.models.patchmatch.patchmatch_inpaint`, when that module is importable) and any
-number of InpaintUNet checkpoints::
+number of InpaintUNet checkpoints; ``--hybrid`` also scores Studio's ``studio-inpaint-hybrid`` and
+``auto`` fills built on the (single) checkpoint::
 
     python -m studio.training.eval_inpaint checkpoints/studio-inpaint.safetensors \\
         --examples /work/cache/inpaint_examples.png
+    python -m studio.training.eval_inpaint checkpoints/studio-inpaint.safetensors --flip-average \\
+        --hybrid --masks objects --no-ns
 """
 
 from __future__ import annotations
@@ -39,17 +47,27 @@ from safetensors.torch import load_file
 from studio.models.arch import LoadedModel
 from studio.models.archs.inpaint_unet import SIZE_MULTIPLE, InpaintUNetArch
 from studio.models.descriptor import InpaintModel
-from studio.training.masks import eval_mask
+from studio.training.masks import eval_mask, object_mask
 
 #: (image HxWx3 uint8 RGB, mask HxW float32 {0,1}) -> filled uint8 RGB
 Filler = Callable[[np.ndarray, np.ndarray], np.ndarray]
 Sample = tuple[str, np.ndarray, np.ndarray]
 
 
+MASKS = {"strokes": eval_mask, "objects": object_mask}
+
+
 def load_samples(
-    data: Path, split: str = "val", size: int = 256, per_image: int = 4, seed: int = 0
+    data: Path,
+    split: str = "val",
+    size: int = 256,
+    per_image: int = 4,
+    seed: int = 0,
+    masks: str = "strokes",
 ) -> list[Sample]:
-    """Deterministic ``(name, crop uint8 HxWx3, mask float32 HxW)`` evaluation samples."""
+    """Deterministic ``(name, crop uint8 HxWx3, mask float32 HxW)`` evaluation samples;
+    ``masks`` is ``strokes`` or ``objects`` (see the module docstring)."""
+    make_mask = MASKS[masks]
     out = []
     for i, f in enumerate(sorted((data / split).glob("*.png"))):
         img = np.asarray(Image.open(f).convert("RGB"))
@@ -60,7 +78,7 @@ def load_samples(
         for j in range(per_image):
             y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
             crop = np.ascontiguousarray(img[y : y + size, x : x + size])
-            out.append((f"{f.stem}@{y},{x}", crop, eval_mask(size, size, 1000 * i + j)))
+            out.append((f"{f.stem}@{y},{x}", crop, make_mask(size, size, 1000 * i + j)))
     return out
 
 
@@ -89,6 +107,23 @@ def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def ssim_masked(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     """SSIM map averaged over the pixels where ``mask > 0``."""
     return float(ssim_map(a, b)[mask > 0].mean())
+
+
+def texture_ratio(out: np.ndarray, gt: np.ndarray, mask: np.ndarray, erode: int = 2) -> float:
+    """Std of the luma's Laplacian inside the hole (eroded by ``erode`` px), fill over truth."""
+    inner = mask > 0
+    if erode:
+        kernel = np.ones((2 * erode + 1, 2 * erode + 1), np.uint8)
+        inner = cv2.erode(inner.astype(np.uint8), kernel) > 0
+    if not inner.any():
+        inner = mask > 0
+    luma = np.array([0.299, 0.587, 0.114])
+
+    def spread(img: np.ndarray) -> float:
+        lap = cv2.Laplacian(img.astype(np.float64) @ luma, cv2.CV_64F, ksize=1)
+        return float(lap[inner].std())
+
+    return spread(out) / max(spread(gt), 1e-9)
 
 
 def cv2_filler(method: int, radius: int) -> Filler:
@@ -155,7 +190,7 @@ def evaluate(
     fillers: dict[str, Filler], samples: list[Sample], keep: Collection[int] = ()
 ) -> tuple[dict[str, dict[str, float]], list[dict[str, np.ndarray]]]:
     """Mean in-mask PSNR / SSIM and seconds per sample; also the fills of samples ``keep``."""
-    res = {k: {"psnr": [], "ssim": [], "sec": []} for k in fillers}
+    res = {k: {"psnr": [], "ssim": [], "texture": [], "sec": []} for k in fillers}
     kept = []
     for i, (_name, gt, mask) in enumerate(samples):
         outs = {}
@@ -165,6 +200,7 @@ def evaluate(
             res[name]["sec"].append(time.perf_counter() - t)
             res[name]["psnr"].append(psnr_masked(out, gt, mask))
             res[name]["ssim"].append(ssim_masked(out, gt, mask))
+            res[name]["texture"].append(texture_ratio(out, gt, mask))
             outs[name] = out
         if i in keep:
             kept.append(outs | {"gt": gt, "mask": mask})
@@ -180,13 +216,14 @@ def markdown_table(results: dict[str, dict[str, float]], base: str | None = None
     base = base or next(iter(results))
     ref = results[base]["psnr"]
     lines = [
-        f"| method | PSNR in hole (dB) | vs {base} | SSIM in hole | s/sample | samples |",
-        "|---|---|---|---|---|---|",
+        f"| method | PSNR in hole (dB) | vs {base} | SSIM in hole | texture ratio | s/sample "
+        "| samples |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         lines.append(
             f"| {name} | {r['psnr']:.2f} | {r['psnr'] - ref:+.2f} | {r['ssim']:.4f} "
-            f"| {r['sec']:.3f} | {r['n']} |"
+            f"| {r['texture']:.2f} | {r['sec']:.3f} | {r['n']} |"
         )
     return "\n".join(lines)
 
@@ -208,6 +245,32 @@ def examples_picture(kept: list[dict[str, np.ndarray]], names: list[str], path: 
     Image.fromarray(np.concatenate([band, grid], 0)).save(path)
 
 
+def hybrid_fillers(module: torch.nn.Module, seed: int = 0) -> dict[str, Filler]:
+    """Studio's ``studio-inpaint-hybrid`` and ``auto`` fills (the engine's own fillers) built
+    on ``module``: a single-pass network for the hybrid, the flip-averaged one as ``auto``'s
+    network, as the engine loads them."""
+    from studio.engine.inpaint_choice import auto_filler, hybrid_filler
+
+    loaded = LoadedModel(
+        module=module, arch_id="inpaint_unet", in_channels=4, size_multiple=SIZE_MULTIPLE
+    )
+    quick = InpaintModel(loaded, torch.device("cpu"))
+    network = InpaintModel(loaded, torch.device("cpu"), flip_average=True)
+
+    def wrap(fill: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Filler:
+        def run(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            out = to_uint8(fill(img.astype(np.float32) / np.float32(255.0), mask))
+            out[mask <= 0] = img[mask <= 0]
+            return out
+
+        return run
+
+    return {
+        "studio-inpaint-hybrid": wrap(hybrid_filler(quick, seed)),
+        "auto": wrap(auto_filler(network, quick, seed)),
+    }
+
+
 def load_inpaint_model(path: Path) -> torch.nn.Module:
     """An InpaintUNet checkpoint (safetensors), eval mode, float32."""
     sd = load_file(str(path))
@@ -225,6 +288,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--per-image", type=int, default=4)
     ap.add_argument("--radius", type=int, default=5, help="cv2.inpaint radius")
     ap.add_argument("--no-patchmatch", action="store_true")
+    ap.add_argument("--no-ns", action="store_true", help="leave out Navier-Stokes")
+    ap.add_argument("--masks", choices=sorted(MASKS), default="strokes")
+    ap.add_argument("--hybrid", action="store_true", help="also score the hybrid and auto")
     ap.add_argument("--examples", type=Path, default=None, help="side-by-side PNG of fills")
     ap.add_argument("--n-examples", type=int, default=5)
     ap.add_argument("--json", type=Path, default=None)
@@ -235,8 +301,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    samples = load_samples(args.data, size=args.size, per_image=args.per_image)
+    cv2.setNumThreads(1)
+    samples = load_samples(args.data, size=args.size, per_image=args.per_image, masks=args.masks)
     fillers = default_fillers(args.radius)
+    if args.no_ns:
+        fillers.pop(f"ns-r{args.radius}", None)
     if args.no_patchmatch:
         fillers.pop("patchmatch", None)
     elif "patchmatch" not in fillers:
@@ -247,6 +316,10 @@ def main(argv: list[str] | None = None) -> None:
         fillers[name] = module_filler(module)
         if args.flip_average:
             fillers[f"{name} + flip average"] = module_filler(module, flip_average=True)
+    if args.hybrid:
+        if len(args.weights) != 1:
+            ap.error("--hybrid needs exactly one checkpoint")
+        fillers |= hybrid_fillers(load_inpaint_model(args.weights[0]))
     # pictured samples: the first crop of the first ``n_examples`` images
     keep = set(range(0, args.n_examples * args.per_image, args.per_image)) if args.examples else ()
     results, kept = evaluate(fillers, samples, keep=keep)

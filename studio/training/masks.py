@@ -11,7 +11,8 @@ is a pure function of its arguments (all randomness comes from the given seed / 
 * :func:`random_mask` (training): coverage uniformly drawn in ``[lo, hi]`` (default 5%..50%) and
   always inside that range;
 * :func:`eval_mask` (evaluation): strokes and blobs, coverage within ``target +- tol``
-  (default 15% +- 2%), reproducible from ``seed``.
+  (default 15% +- 2%), reproducible from ``seed``;
+* :func:`object_mask` (evaluation of object removal): one connected blob of 20%..35%.
 """
 
 from __future__ import annotations
@@ -141,6 +142,47 @@ def eval_mask(h: int, w: int, seed: int, target: float = 0.15, tol: float = 0.02
     # growth stops at the first shape past ``stop``; shapes add ~1-2%, so this centres on target
     stop = target - tol / 2
     return _grow(h, w, rng, stop, target - tol, target + tol, EVAL_KIND_P).astype(np.float32)
+
+
+def object_mask(h: int, w: int, seed: int, lo: float = 0.20, hi: float = 0.35) -> np.ndarray:
+    """Object-removal mask: ONE connected irregular blob covering ``lo``..``hi`` of the image.
+
+    The shape of a painted-over object (a sheep in a field): a smooth random star polygon whose
+    radius is scaled until its coverage lands on a target drawn uniformly in ``[lo, hi]``
+    (always inside that range). Deterministic in ``(h, w, seed, lo, hi)``.
+    """
+    if not 0.0 < lo <= hi < 1.0:
+        raise ValueError(f"need 0 < lo <= hi < 1, got {lo}, {hi}")
+    rng = np.random.default_rng([seed, h, w, 0x0B1E])
+    target = float(rng.uniform(lo, hi))
+    n = int(rng.integers(7, 13))
+    ang = np.sort(rng.uniform(0, 2 * math.pi, n))
+    shape = rng.uniform(0.55, 1.25, n)
+    centre = (rng.uniform(0.35, 0.65) * w, rng.uniform(0.35, 0.65) * h)
+
+    def draw(radius: float) -> np.ndarray:
+        m = np.zeros((h, w), np.float32)
+        xs, ys = centre[0] + radius * shape * np.cos(ang), centre[1] + radius * shape * np.sin(ang)
+        cv2.fillPoly(m, [np.stack([xs, ys], 1).round().astype(np.int32)], 1.0)
+        k = max(3, int(radius * 0.5) | 1)
+        return (cv2.GaussianBlur(m, (k, k), 0) > 0.5).astype(np.uint8)
+
+    low, high = 1.0, float(max(h, w))  # bisect the radius (coverage grows with it)
+    mask = draw(low)
+    for _ in range(40):
+        mid = 0.5 * (low + high)
+        mask = draw(mid)
+        cov = float(mask.mean())
+        if lo <= cov <= hi and abs(cov - target) < 0.01:
+            break
+        low, high = (mid, high) if cov < target else (low, mid)
+    # keep the largest piece only (blurring a thin star arm can split it off)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count > 2:
+        mask = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    while mask.mean() < lo:  # tiny images: grow the blob by its border
+        mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    return mask.astype(np.float32)
 
 
 def random_masks(

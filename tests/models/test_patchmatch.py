@@ -60,3 +60,23 @@ def test_border_mask_empty_mask_and_full_mask(texture) -> None:
         patchmatch_inpaint(texture, np.ones((128, 128)))
     with pytest.raises(ValueError, match="does not match"):
         patchmatch_inpaint(texture, np.zeros((10, 10)))
+
+
+def test_a_guiding_fill_decides_the_structure(texture, box_mask) -> None:
+    """Matched on the guide's low-pass too, the fill follows the guide where the borders say
+    otherwise: a dark field all round the hole, a bright patch elsewhere, and a guide that puts
+    something bright in the hole's middle."""
+    image = texture * np.float32(0.4)
+    image[96:, 96:] = texture[96:, 96:]  # the bright texture exists, far from the hole
+    guide = image.copy()
+    guide[box_mask > 0] = image[box_mask > 0].mean(axis=0)
+    guide[50:70, 60:80] = texture[96:, 96:].mean(axis=(0, 1))
+    bright = float(texture[96:, 96:].mean())
+    guided = patchmatch_inpaint(image, box_mask, init=guide, guide_weight=3.0)
+    plain = patchmatch_inpaint(image, box_mask)
+    np.testing.assert_array_equal(guided[box_mask == 0], image[box_mask == 0])
+    middle = (slice(53, 67), slice(63, 77))
+    dark = float(image[box_mask == 0].mean())
+    # unguided, the borders decide (dark); guided, the middle moves well towards the bright
+    assert abs(plain[middle].mean() - dark) < 0.05, (plain[middle].mean(), dark)
+    assert guided[middle].mean() - plain[middle].mean() > 0.3 * (bright - dark)

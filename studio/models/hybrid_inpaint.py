@@ -1,0 +1,135 @@
+"""Hybrid fill for large holes: a learned network's structure with PatchMatch's real texture.
+
+A network trained with a pixel loss (studio-inpaint) predicts the mean of what could be under a
+large hole: the right colours and shapes, but a flat smudge. PatchMatch copies real texture but
+guesses the structure from the borders only. The hybrid keeps each one's strength:
+
+1. the network's fill starts the coarsest PatchMatch level (instead of Telea's) and guides the
+   search at every level: patches are matched on colour *and* on the low-pass of the network's
+   fill, so the texture is taken from places that fit the predicted structure;
+2. the search runs at a reduced working scale (``work_side``), which is what makes it fast; the
+   nearest-neighbour field is then scaled up and real full-resolution pixels are copied through
+   it, so the texture is as fine as the photo's own;
+3. the result is the network's low-pass plus that texture's high-pass (a Gaussian split at
+   ``band_sigma`` px): large-scale shading and colour come from the network, grain and edges
+   from the photo.
+
+Contract: image HxWx3 float32 in [0, 1], hole HxW float (> 0.5 = fill), ``coarse`` HxWx3
+float32 (the network's fill, equal to ``image`` outside the hole); returns a new HxWx3 float32
+image equal to ``image`` outside the hole, bit for bit.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from studio.models.patchmatch import synthesise
+
+
+def hybrid_inpaint(
+    image: np.ndarray,
+    hole: np.ndarray,
+    coarse: np.ndarray,
+    seed: int = 0,
+    *,
+    work_side: int = 160,
+    band_sigma: float = 1.0,
+    vote_share: float = 0.5,
+    texture_gain: float = 0.65,
+    guide_weight: float = 3.0,
+    iterations: int = 4,
+    finest_iterations: int = 2,
+) -> np.ndarray:
+    """Fill ``hole``: low-pass of (network fill + guided PatchMatch vote), high-pass of copied
+    texture."""
+    if image.shape != coarse.shape or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image {image.shape} and coarse fill {coarse.shape} must be HxWx3")
+    if hole.shape != image.shape[:2]:
+        raise ValueError(f"mask {hole.shape} does not match image {image.shape[:2]}")
+    known = hole <= 0.5
+    if known.all():
+        return image.astype(np.float32, copy=True)
+    if not known.any():
+        raise ValueError(
+            "the hybrid fill needs some known pixels to copy from; the mask covers all"
+        )
+    image = image.astype(np.float32, copy=False)
+    inside = ~known
+    vote, copied = _synthesise(
+        image, inside, coarse, seed, work_side, guide_weight, iterations, finest_iterations
+    )
+    low = image.copy()
+    low[inside] = (1.0 - vote_share) * coarse[inside] + vote_share * vote[inside]
+    if band_sigma > 0:
+        low = cv2.GaussianBlur(low, (0, 0), band_sigma)
+        texture = low + texture_gain * (copied - cv2.GaussianBlur(copied, (0, 0), band_sigma))
+    else:
+        texture = copied
+    out = image.copy()
+    out[inside] = np.clip(texture[inside], 0.0, 1.0)
+    return out
+
+
+def _synthesise(image, hole, coarse, seed, work_side, guide_weight, iterations, finest):
+    """PatchMatch at the working scale: (its vote brought to full size, pixels copied through
+    its nearest-neighbour field at full size), both full-size images."""
+    h, w = hole.shape
+    scale = min(1.0, work_side / max(h, w)) if work_side > 0 else 1.0
+    if scale < 1.0:
+        size = (max(8, round(w * scale)), max(8, round(h * scale)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        small_hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+        small_coarse = cv2.resize(coarse, size, interpolation=cv2.INTER_AREA)
+    else:
+        small, small_hole, small_coarse = image, hole, coarse
+    estimate, level, nnf = synthesise(
+        small, small_hole, seed, 24, iterations, small_coarse, guide_weight, finest
+    )
+    if scale < 1.0:
+        estimate = cv2.resize(estimate, (w, h), interpolation=cv2.INTER_CUBIC)
+    return estimate, _copy_through(image, hole, level, nnf, small.shape[:2])
+
+
+def _copy_through(image, hole, level, nnf, small_shape) -> np.ndarray:
+    """Copy full-size pixels through the working-scale nearest-neighbour field.
+
+    A hole pixel at full size lies in working-scale pixel ``q``; its source is ``nnf[q]`` scaled
+    back up plus the pixel's offset inside ``q``, so neighbours whose matches agree copy a
+    contiguous piece of the photo. Sources that fall outside the known area are replaced by the
+    nearest pixel of ``q``'s own source.
+    """
+    h, w = hole.shape
+    sh, sw = small_shape
+    ys, xs = np.nonzero(hole)
+    fy, fx = sh / h, sw / w
+    qy = np.minimum((ys * fy).astype(np.int64), sh - 1)
+    qx = np.minimum((xs * fx).astype(np.int64), sw - 1)
+    rows = level.index[qy, qx]
+    has = rows >= 0
+    src = np.empty((len(ys), 2), np.float64)
+    src[:, 0] = np.where(has, 0, qy)
+    src[:, 1] = np.where(has, 0, qx)
+    src[has] = nnf[rows[has]]
+    # offset of the pixel inside its working-scale cell, in full-size pixels
+    sy = np.round((src[:, 0] - qy) / fy + ys).astype(np.int64)
+    sx = np.round((src[:, 1] - qx) / fx + xs).astype(np.int64)
+    sy, sx = np.clip(sy, 0, h - 1), np.clip(sx, 0, w - 1)
+    bad = hole[sy, sx]
+    if bad.any():  # fall back to the centre of the matched cell
+        cy = np.clip(np.round((src[bad, 0] + 0.5) / fy).astype(np.int64), 0, h - 1)
+        cx = np.clip(np.round((src[bad, 1] + 0.5) / fx).astype(np.int64), 0, w - 1)
+        sy[bad], sx[bad] = cy, cx
+    out = image.copy()
+    out[ys, xs] = image[sy, sx]
+    still = hole[sy, sx]
+    if still.any():  # a cell straddling the hole: take the known pixel nearest to it
+        _, labels = cv2.distanceTransformWithLabels(
+            hole.astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+        )
+        kys, kxs = np.nonzero(~hole)
+        lut = np.zeros(labels.max() + 1, np.int64)
+        lut[labels[kys, kxs]] = np.arange(len(kys))
+        pick = lut[labels[sy[still], sx[still]]]
+        out[ys[still], xs[still]] = image[kys[pick], kxs[pick]]
+    return out
