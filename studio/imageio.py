@@ -7,18 +7,24 @@ OpenCV is used only for 16-bit colour files, which Pillow cannot hold; its BGR o
 
 from __future__ import annotations
 
-import io
+import contextlib
 import os
+import struct
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from studio.atomic_write import atomic_open, check_destination, write_bytes_atomic
 from studio.errors import BadInputError
+
+if TYPE_CHECKING:
+    from studio.export_metadata import ExportOptions
 
 #: Largest image Studio opens: 16384 x 16384. A layer that size is 1 GiB of RGBA pixels.
 MAX_PIXELS = 16384 * 16384
@@ -43,9 +49,67 @@ class LoadedImage:
         return 16 if self.pixels.dtype == np.uint16 else 8
 
 
-def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> LoadedImage:
-    """Read an image file; raises :class:`BadInputError` with one readable sentence on failure."""
+@dataclass(frozen=True)
+class ImageHeader:
+    """What a file's header says, read without decoding a pixel (Pillow reads headers only)."""
+
+    width: int
+    height: int
+    #: channels of the pixels :func:`read_image` returns: 3 (RGB) or 4 (RGBA)
+    channels: int
+    #: bytes per channel of those pixels: 1 (uint8) or 2 (uint16)
+    itemsize: int
+    #: frames in the file (an animated GIF, APNG or WebP); Studio edits the first
+    frames: int = 1
+    format: str | None = None
+
+    @property
+    def decoded_bytes(self) -> int:
+        """Bytes of the pixel array :func:`read_image` returns."""
+        return self.width * self.height * self.channels * self.itemsize
+
+
+def read_header(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> ImageHeader:
+    """Size, channels, depth and frame count from the header; the same errors as
+    :func:`read_image`, so a command can refuse an image before decoding it."""
     p = Path(path)
+    with _opened(p, max_pixels) as im:
+        return _header_of(im)
+
+
+def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> LoadedImage:
+    """Read an image file; raises :class:`BadInputError` with one readable sentence on failure.
+
+    Only the first frame of an animated file is read; ``metadata["frames"]`` then says how many
+    there are (see :func:`frames_note`).
+    """
+    p = Path(path)
+    with _opened(p, max_pixels) as im:
+        is_16bit = _is_16bit_color(im)  # before anything loads pixels and closes fp
+        metadata = _metadata_of(im)
+        frames = _frame_count(im)
+        if frames > 1:
+            metadata["frames"] = frames
+        if is_16bit:
+            pixels = _read_16bit(p)
+        else:
+            im = ImageOps.exif_transpose(im)
+            pixels = _to_array(im)
+    return LoadedImage(np.ascontiguousarray(pixels), metadata, str(p))
+
+
+def frames_note(path: str | os.PathLike[str], metadata: dict[str, Any]) -> str | None:
+    """A sentence for an animated file whose other frames Studio leaves out, else None."""
+    frames = int(metadata.get("frames", 1))
+    if frames <= 1:
+        return None
+    return f"{Path(path).name} has {frames} frames; Studio edits the first"
+
+
+@contextlib.contextmanager
+def _opened(p: Path, max_pixels: int) -> Iterator[Image.Image]:
+    """The file opened by Pillow (header read, size checked); any failure while it is open,
+    decoding included, becomes one :class:`BadInputError` sentence."""
     if not p.exists():
         raise BadInputError(f"{p}: no such file")
     if p.is_dir():
@@ -58,24 +122,42 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Lo
             Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, with a clearer message
             with Image.open(p) as im:
                 _check_size(p, im.width, im.height, max_pixels)
-                is_16bit = _is_16bit_color(im)  # before anything loads pixels and closes fp
-                metadata = _metadata_of(im)
-                if is_16bit:
-                    pixels = _read_16bit(p)
-                else:
-                    im = ImageOps.exif_transpose(im)
-                    pixels = _to_array(im)
+                yield im
     except BadInputError:
         raise
     except UnidentifiedImageError:
         if _has_image_signature(p):
             raise BadInputError(f"{p}: the image is damaged or truncated") from None
         raise BadInputError(f"{p}: not an image Studio can read ({READ_FORMATS})") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error) as exc:
+        # Pillow's decoders report damaged files with any of these
         raise BadInputError(f"{p}: the image is damaged or truncated ({exc})") from None
     except MemoryError:
         raise BadInputError(f"{p}: not enough memory to open this image") from None
-    return LoadedImage(np.ascontiguousarray(pixels), metadata, str(p))
+
+
+def _frame_count(im: Image.Image) -> int:
+    try:
+        return max(1, int(getattr(im, "n_frames", 1)))
+    # a damaged later frame: the first still reads
+    except (OSError, ValueError, EOFError, IndexError, TypeError, struct.error):
+        return 1
+
+
+_TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+
+
+def _header_of(im: Image.Image) -> ImageHeader:
+    width, height = im.width, im.height
+    # Pillow's PNG getexif() decodes the whole image (an eXIf chunk may follow the pixels)
+    header_exif = im.format != "PNG" or "exif" in im.info
+    if header_exif and im.getexif().get(0x0112) in _TRANSPOSED:
+        width, height = height, width
+    is_16bit = _is_16bit_color(im)
+    grey16 = im.mode in ("I;16", "I;16B", "I;16L", "I")
+    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    itemsize = 2 if is_16bit or grey16 else 1
+    return ImageHeader(width, height, 4 if has_alpha else 3, itemsize, _frame_count(im), im.format)
 
 
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"II*\x00", b"MM\x00*", b"BM")
@@ -159,18 +241,27 @@ def _to_array(im: Image.Image) -> np.ndarray:
 
 
 def write_image(
-    path: str | os.PathLike[str], pixels: np.ndarray, metadata: dict[str, Any] | None = None
+    path: str | os.PathLike[str],
+    pixels: np.ndarray,
+    metadata: dict[str, Any] | None = None,
+    options: ExportOptions | None = None,
 ) -> None:
     """Write RGB(A) uint8/uint16 pixels, keeping ICC profile, EXIF, DPI and PNG text.
 
     JPEG and BMP hold no alpha: transparent pixels are flattened onto white. 16-bit data is kept
-    in PNG and TIFF and reduced to 8 bits elsewhere.
+    in PNG and TIFF and reduced to 8 bits elsewhere. ``options`` (quality, lossless WebP, bit
+    depth, labels saying what made the image) hands over to :mod:`studio.export_writer`.
     """
     p = check_writable(path)
     ext = p.suffix.lower()
     metadata = metadata or {}
     if pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
         raise ValueError(f"expected HxWx3 or HxWx4 pixels, got {pixels.shape}")
+    if options is not None:
+        from studio.export_writer import write_export
+
+        write_export(p, pixels, metadata, options)
+        return
     if pixels.dtype == np.uint16 and ext in (".png", ".tif", ".tiff"):
         _write_16bit(p, pixels)
         return
@@ -196,9 +287,8 @@ def write_image(
         for key, value in metadata["text"].items():
             info.add_text(str(key), str(value))
         kwargs["pnginfo"] = info
-    buf = io.BytesIO()
-    im.save(buf, format=_FORMATS[ext], **kwargs)
-    _atomic_write(p, buf.getvalue())
+    with atomic_open(p) as f:  # encode straight into the temporary file: no second copy
+        im.save(f, format=_FORMATS[ext], **kwargs)
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
@@ -210,9 +300,7 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
             f"{p}: cannot write '{ext or 'extension-less'}' files (use one of "
             f"{', '.join(sorted(WRITE_EXTENSIONS))})"
         )
-    if not p.parent.is_dir():
-        raise BadInputError(f"{p.parent}: no such folder")
-    return p
+    return check_destination(p)
 
 
 _FORMATS = {
@@ -235,10 +323,8 @@ def _write_16bit(p: Path, pixels: np.ndarray) -> None:
 
 
 def _atomic_write(p: Path, data: bytes) -> None:
-    """Write to a temporary file then rename, so a failure never leaves half a file behind."""
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, p)
+    """Replace ``p`` with ``data``; see :mod:`studio.atomic_write` for the guarantees."""
+    write_bytes_atomic(p, data)
 
 
 def read_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> np.ndarray:

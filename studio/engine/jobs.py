@@ -3,15 +3,52 @@
 from __future__ import annotations
 
 import itertools
+import numbers
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from studio.errors import JobCancelled
+from studio.errors import BadInputError, JobCancelled
 from studio.geometry import Rect
 
 _job_ids = itertools.count(1)
+
+#: valid ranges of the numeric parameters, shared by the CLI, the panels and the engine
+MIN_SCALE, MAX_SCALE = 0.01, 16.0
+MAX_WIDTH = 65536
+TILE_RANGE = (16, 16384)  # 0 = no tiling; smaller tiles only multiply the overlap work
+SEED_RANGE = (0, 2**32 - 1)
+GROW_RANGE = (-256, 256)
+FEATHER_RANGE = (0, 256)
+PADDING_RANGE = (0, 1024)
+MAX_SIDE_RANGE = (64, 8192)  # 0 = the method's own default
+MAX_OUTPAINT = 4096
+RESOLUTION_RANGE = (64, 16384)  # 0 = the image's own size
+
+
+def check_range(
+    name: str, value: float, lo: float, hi: float, unit: str = "", zero: str | None = None
+) -> None:
+    """Raise :class:`BadInputError` naming ``name`` and its range unless lo <= value <= hi
+    (or value is 0 when ``zero`` says what 0 means). NaN and infinities always fail."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok and ((zero is not None and value == 0) or lo <= value <= hi):
+        return
+    allowed = f"between {_number(lo)} and {_number(hi)}{unit}"
+    if zero is not None:
+        allowed = f"0 ({zero}) or {allowed}"
+    raise BadInputError(f"{name} must be {allowed}, got {value}")
+
+
+def _number(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
+def check_tile(tile: int | None) -> None:
+    """None (automatic), 0 (no tiling) or a side in :data:`TILE_RANGE`."""
+    if tile is not None:
+        check_range("tile", tile, *TILE_RANGE, " px", zero="no tiling")
 
 
 def next_job_id() -> int:
@@ -20,18 +57,26 @@ def next_job_id() -> int:
 
 @dataclass(frozen=True)
 class UpscaleParams:
-    """``scale`` may be fractional; ``target_width`` (if set) wins over ``scale``.
+    """``scale`` may be fractional; None means the model's own scale (2 for classical
+    resampling); ``target_width`` (if set) wins over ``scale``.
 
     ``tile`` is the input tile side in pixels: None chooses from the memory budget, 0 means
     no tiling.
     """
 
     model: str = "lanczos"
-    scale: float = 2.0
+    scale: float | None = 2.0
     target_width: int | None = None
     tile: int | None = None
 
     task = "upscale"
+
+    def __post_init__(self) -> None:
+        if self.scale is not None:
+            check_range("scale", self.scale, MIN_SCALE, MAX_SCALE)
+        if self.target_width is not None:
+            check_range("width", self.target_width, 1, MAX_WIDTH, " px")
+        check_tile(self.tile)
 
 
 @dataclass(frozen=True)
@@ -54,6 +99,13 @@ class InpaintParams:
 
     task = "inpaint"
 
+    def __post_init__(self) -> None:
+        check_range("grow", self.grow, *GROW_RANGE, " px")
+        check_range("feather", self.feather, *FEATHER_RANGE, " px")
+        check_range("padding", self.padding, *PADDING_RANGE, " px")
+        check_range("max side", self.max_side, *MAX_SIDE_RANGE, " px", zero="automatic")
+        check_range("seed", self.seed, *SEED_RANGE)
+
 
 @dataclass(frozen=True)
 class OutpaintParams:
@@ -68,6 +120,12 @@ class OutpaintParams:
     seed: int = 0
 
     task = "outpaint"
+
+    def __post_init__(self) -> None:
+        for side in ("left", "right", "top", "bottom"):
+            check_range(side, getattr(self, side), 0, MAX_OUTPAINT, " px")
+        check_range("feather", self.feather, *FEATHER_RANGE, " px")
+        check_range("seed", self.seed, *SEED_RANGE)
 
 
 IMAGE_STYLE = "image"
@@ -91,6 +149,14 @@ class StylizeParams:
     feather: int = 8
 
     task = "stylize"
+
+    def __post_init__(self) -> None:
+        for name, weight in self.mix:
+            check_range(f"the weight of style '{name}'", weight, 0, 1)
+        check_range("strength", self.strength, 0, 1)
+        check_range("resolution", self.resolution, *RESOLUTION_RANGE, " px", zero="full size")
+        check_tile(self.tile)
+        check_range("feather", self.feather, *FEATHER_RANGE, " px")
 
 
 TaskParams = UpscaleParams | InpaintParams | OutpaintParams | StylizeParams

@@ -16,6 +16,8 @@ from typing import Protocol
 
 import torch
 
+from studio.errors import ModelOutputError
+
 StateDict = Mapping[str, torch.Tensor]
 
 
@@ -60,3 +62,26 @@ def count_prefixed(state_dict: StateDict, prefix: str, suffix: str) -> int:
     while f"{prefix}{n}{suffix}" in state_dict:
         n += 1
     return n
+
+
+def check_finite_output(output: torch.Tensor, name: str) -> None:
+    """Raise :class:`ModelOutputError` when ``output`` holds NaN or infinity.
+
+    Clamping would turn NaN into black pixels and the job would "succeed". A sum is finite
+    exactly when every value is (NaN and infinity propagate; a float64 accumulator cannot
+    overflow on finite float32 values) and costs 7 ms per 3 MP on this CPU, against 36 ms for
+    ``isfinite(t).all()``; only a non-finite sum (MPS has no float64) is checked value by value.
+    """
+    accumulator = torch.float32 if output.device.type == "mps" else torch.float64
+    if bool(torch.isfinite(output.sum(dtype=accumulator))):
+        return
+    if not bool(torch.isfinite(output).all()):
+        hint = (
+            " or overflowed in half precision (try STUDIO_PRECISION=fp32)"
+            if output.dtype in (torch.float16, torch.bfloat16)
+            else ""
+        )
+        raise ModelOutputError(
+            f"{name} produced invalid values (NaN or infinity) instead of an image: its "
+            f"weights may be damaged{hint}"
+        )

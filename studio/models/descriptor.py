@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from studio.models.arch import LoadedModel
+from studio.models.arch import LoadedModel, check_finite_output
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,11 @@ class ImageModel:
     def scale(self) -> int:
         return self.loaded.scale
 
+    @property
+    def name(self) -> str:
+        """The architecture's name, for messages."""
+        return str(self.loaded.extra.get("architecture") or self.loaded.arch_id)
+
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         h, w = tile.shape[:2]
         x = to_padded_nchw(tile, self.loaded.size_multiple)
@@ -119,8 +124,9 @@ class ImageModel:
             x = x.contiguous(memory_format=torch.channels_last)
         s = self.loaded.scale
         with torch.inference_mode():
-            y = self._run(x)
-            y = y[:, :, : h * s, : w * s].float().clamp_(0.0, 1.0)
+            y = self._run(x)[:, :, : h * s, : w * s]
+            check_finite_output(y, self.name)
+            y = y.float().clamp_(0.0, 1.0)
             return y[0].permute(1, 2, 0).cpu().numpy()
 
 
@@ -179,5 +185,7 @@ class InpaintModel:
         m = m.to(device=self.device, dtype=self.dtype)
         with torch.inference_mode():
             y = self.module(x, m) if self.two_inputs else self.module(torch.cat([x, m], 1))
-            y = y[:, :3, :h, :w].float().clamp_(0.0, 1.0)
+            y = y[:, :3, :h, :w]
+            check_finite_output(y, self.loaded.extra.get("architecture") or self.loaded.arch_id)
+            y = y.float().clamp_(0.0, 1.0)
             return y[0].permute(1, 2, 0).cpu().numpy()

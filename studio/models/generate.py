@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from studio.errors import BadInputError, BadWeightsError
-from studio.models.arch import LoadedModel
+from studio.models.arch import LoadedModel, check_finite_output
 from studio.models.archs.gan import GANArch
 from studio.models.archs.vae import ConvVAE, VAEArch
 from studio.models.loading import read_state_dict, sha256_of
@@ -141,7 +141,9 @@ def variation_latents(
 def decode(model: torch.nn.Module, z: torch.Tensor) -> np.ndarray:
     """uint8 (N, S, S, 3) images of latents ``z`` (moved to the model's device)."""
     device = next(model.parameters()).device
-    x = model.decode(z.to(device)).float().clamp(0.0, 1.0)
+    x = model.decode(z.to(device))
+    check_finite_output(x, "the generator")
+    x = x.float().clamp(0.0, 1.0)
     return (x * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 

@@ -362,6 +362,42 @@ LEARNED_INPAINTERS = (
         license="MIT",
         flip_average=True,
     ),
+    ModelSpec(
+        id="studio-inpaint-hybrid",
+        name="Studio inpaint + texture",
+        task="inpaint",
+        arch="hybrid",
+        description="Studio inpaint's structure with real texture copied from the photo "
+        "(PatchMatch guided by the network): for removing objects, large holes.",
+        files=(
+            ModelFile(
+                "studio-inpaint.safetensors",
+                "6f82e0e533f0079dc8c5c9d869f1613076960efe7b10559266aad71a71394e1a",
+            ),
+        ),
+        size_multiple=8,
+        max_side=1024,
+        speed_hint="~1 s",
+        license="MIT",
+    ),
+    ModelSpec(
+        id="auto",
+        name="Automatic (by mask)",
+        task="inpaint",
+        arch="auto",
+        description="Studio inpaint for thin strokes and blemishes, Studio inpaint + texture "
+        "for object-sized parts of the mask.",
+        files=(
+            ModelFile(
+                "studio-inpaint.safetensors",
+                "6f82e0e533f0079dc8c5c9d869f1613076960efe7b10559266aad71a71394e1a",
+            ),
+        ),
+        size_multiple=8,
+        max_side=1024,
+        speed_hint="~1 s",
+        license="MIT",
+    ),
 )
 
 STYLE_MODELS = (

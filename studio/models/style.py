@@ -57,6 +57,7 @@ from typing import Self
 import torch
 import torch.nn.functional as F
 
+from studio.models.arch import check_finite_output
 from studio.models.archs.style_cin import NormStats, StyleCINArch, StyleTransferNet
 from studio.models.archs.style_predictor import StylePredictor, StylePredictorArch
 from studio.models.loading import read_state_dict
@@ -104,7 +105,9 @@ def _run_padded(
     if channels_last:
         xin = xin.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
-        out = net(xin, cond.to(device), norm_stats=stats)[:, :, :h, :w].to(image.dtype)
+        out = net(xin, cond.to(device), norm_stats=stats)[:, :, :h, :w]
+        check_finite_output(out, "the style network")
+        out = out.to(image.dtype)
     return out[0] if squeeze else out
 
 

@@ -10,7 +10,14 @@ from studio.engine.jobs import CancelToken, InpaintParams, JobRequest, OutpaintP
 from studio.engine.messages import JobCancelled, JobFailed, JobFinished, TileReady
 from studio.engine.runner import JobRunner
 
-METHODS = ["telea", "navier-stokes", "patchmatch", "studio-inpaint"]
+METHODS = [
+    "telea",
+    "navier-stokes",
+    "patchmatch",
+    "studio-inpaint",
+    "studio-inpaint-hybrid",
+    "auto",
+]
 
 
 @pytest.fixture(scope="module")

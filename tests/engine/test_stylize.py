@@ -111,7 +111,6 @@ def test_any_picture_as_the_style(runner, face) -> None:
     [
         ({"style": "no-such-style"}, "unknown style"),
         ({"style": "image"}, "choose a picture"),
-        ({"style": "copper", "strength": 1.5}, "strength must be"),
         ({"mix": (("copper", 0.0),)}, "style blend"),
     ],
 )

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from studio.engine.jobs import JobRequest, UpscaleParams
+from studio.engine.jobs import SEED_RANGE, JobRequest, UpscaleParams, check_range
 from studio.engine.tasks.context import TaskContext, spec_weight_path
 from studio.engine.tasks.events import LoadingModel, Partial, Progress, Result, TaskEvent
 from studio.errors import BadInputError
@@ -30,6 +30,7 @@ from studio.models.archs.vae import ConvVAE
 MODES = ("samples", "interpolate", "variations")
 MAX_COUNT = 256
 MAX_OUT_SIZE = 1024
+MAX_STRENGTH = 3.0
 
 
 @dataclass(frozen=True)
@@ -53,19 +54,21 @@ class GenerateParams:
 
     task = "generate"
 
+    def __post_init__(self) -> None:
+        _check(self)
+
 
 def _check(params: GenerateParams) -> None:
     if params.mode not in MODES:
         raise BadInputError(f"unknown generate mode '{params.mode}' (use {', '.join(MODES)})")
     low = 2 if params.mode == "interpolate" else 1
-    if not low <= params.count <= MAX_COUNT:
-        raise BadInputError(f"count must be between {low} and {MAX_COUNT}, got {params.count}")
-    if not 0.0 < params.truncation <= 2.0:
+    check_range("count", params.count, low, MAX_COUNT)
+    check_range("seed", params.seed, SEED_RANGE[0], SEED_RANGE[1] - params.count)
+    check_range("the seed to interpolate to", params.seed_b, *SEED_RANGE)
+    if not 0.0 < params.truncation <= 2.0:  # also false for NaN
         raise BadInputError(f"truncation must be in (0, 2], got {params.truncation:g}")
-    if params.strength < 0.0:
-        raise BadInputError(f"strength must not be negative, got {params.strength:g}")
-    if params.upscale_model and not 16 <= params.out_size <= MAX_OUT_SIZE:
-        raise BadInputError(f"output size must be 16..{MAX_OUT_SIZE} px, got {params.out_size}")
+    check_range("strength", params.strength, 0.0, MAX_STRENGTH)
+    check_range("size", params.out_size, 16, MAX_OUT_SIZE, " px")
 
 
 def _weights_path(model: str) -> tuple[str, Path, str | None]:
@@ -138,7 +141,6 @@ def _latents(
 
 def run_generate(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, None, Result]:
     params: GenerateParams = request.params
-    _check(params)
     model = yield from load_generator(params.model, ctx)
     latents, seeds = _latents(params, model, request)
     native = int(model.image_size)

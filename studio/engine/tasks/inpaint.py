@@ -9,11 +9,14 @@ the canvas as it finishes; cancel is checked between regions.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 
 import cv2
 import numpy as np
+import torch
 
+from studio.engine.inpaint_choice import NETWORK, auto_filler, hybrid_filler
 from studio.engine.inpaint_regions import (
     color_match,
     grow_and_feather,
@@ -21,9 +24,10 @@ from studio.engine.inpaint_regions import (
     plan_regions,
     working_scale,
 )
-from studio.engine.jobs import InpaintParams, JobRequest, OutpaintParams
+from studio.engine.jobs import MAX_OUTPAINT, InpaintParams, JobRequest, OutpaintParams
 from studio.engine.tasks.context import TaskContext, is_weight_path
 from studio.engine.tasks.events import Partial, Progress, Result, TaskEvent
+from studio.engine.tasks.preflight import check_fits, image_size
 from studio.errors import BadInputError
 from studio.geometry import Rect
 from studio.models.descriptor import InpaintModel
@@ -32,7 +36,6 @@ from studio.models.registry import get_model
 
 #: (image HxWx3 float32 [0,1], hole HxW float32 {0,1}) -> filled HxWx3 float32
 Filler = Callable[[np.ndarray, np.ndarray], np.ndarray]
-MAX_OUTPAINT = 4096
 
 
 def _cv2_filler(flag: int) -> Filler:
@@ -71,6 +74,14 @@ def _filler_for(params, ctx: TaskContext) -> Generator[TaskEvent, None, tuple[Fi
     spec = get_model(params.method, "inpaint")
     if spec.arch == "classical":
         return classical_filler(spec.id, params.seed), spec.max_side
+    if spec.arch in ("hybrid", "auto"):  # studio-inpaint, plus texture where the hole is large
+        net_spec = get_model(NETWORK, "inpaint")
+        # the hybrid keeps only the network's low frequencies: one pass, no flip average
+        quick = yield from ctx.load_model(net_spec, torch.float32, InpaintModel)
+        if spec.arch == "hybrid":
+            return hybrid_filler(quick, params.seed), spec.max_side
+        network = yield from ctx.load_inpaint_model(net_spec)
+        return auto_filler(network, quick, params.seed), spec.max_side
     model = yield from ctx.load_inpaint_model(spec)
     return model, spec.max_side
 
@@ -156,8 +167,14 @@ def run_inpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
         )
     if not (mask >= 0.5).any():
         raise BadInputError("the mask is empty: paint over what should be filled")
+    check_fits(params, image_size(image), ctx.device_info.memory_budget)
     filler, max_side = yield from _filler_for(params, ctx)
     alpha = grow_and_feather(mask.astype(np.float32), params.grow, params.feather)
+    if not (alpha > 0).any():
+        raise BadInputError(
+            f"shrinking the mask by {-params.grow} px leaves nothing to fill; "
+            "use a smaller shrink (grow closer to 0)"
+        )
     if (alpha > 0).all() and params.method in ("telea", "navier-stokes", "patchmatch"):
         raise BadInputError("the mask covers the whole image: nothing is left to fill from")
     out = yield from fill_regions(
@@ -175,13 +192,20 @@ def run_inpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
 
 def margins_for_aspect(width: int, height: int, aspect: float) -> dict[str, int]:
     """Margins that extend ``width`` x ``height`` to ``aspect`` (w/h), split evenly."""
-    if aspect <= 0:
-        raise BadInputError("the aspect ratio must be positive, e.g. 16:9")
+    if not (math.isfinite(aspect) and aspect > 0):
+        raise BadInputError("the aspect ratio must be a positive number, e.g. 16:9")
     if width / height < aspect:
         extra = round(height * aspect) - width
-        return {"left": extra // 2, "right": extra - extra // 2, "top": 0, "bottom": 0}
-    extra = round(width / aspect) - height
-    return {"left": 0, "right": 0, "top": extra // 2, "bottom": extra - extra // 2}
+        margins = {"left": extra // 2, "right": extra - extra // 2, "top": 0, "bottom": 0}
+    else:
+        extra = round(width / aspect) - height
+        margins = {"left": 0, "right": 0, "top": extra // 2, "bottom": extra - extra // 2}
+    if max(margins.values()) > MAX_OUTPAINT:
+        raise BadInputError(
+            f"extending {width}x{height} to the aspect ratio {aspect:.3g} would add "
+            f"{extra} px; outpaint adds at most {MAX_OUTPAINT} px on a side"
+        )
+    return margins
 
 
 def parse_aspect(text: str) -> float:
@@ -189,8 +213,12 @@ def parse_aspect(text: str) -> float:
     try:
         if ":" in text or "/" in text:
             w, h = text.replace("/", ":").split(":")
-            return float(w) / float(h)
-        return float(text)
+            value = float(w) / float(h)
+        else:
+            value = float(text)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(text)
+        return value
     except (ValueError, ZeroDivisionError):
         raise BadInputError(f"'{text}' is not an aspect ratio (use e.g. 16:9)") from None
 
@@ -222,6 +250,7 @@ def run_outpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, 
         raise BadInputError("outpaint needs at least one side to extend")
     image = request.image
     h, w = image.shape[:2]
+    check_fits(p, image_size(image), ctx.device_info.memory_budget)
     # Start from mirrored content so every method sees plausible colours at the border.
     padded = cv2.copyMakeBorder(
         image,

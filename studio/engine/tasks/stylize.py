@@ -22,6 +22,7 @@ from studio.engine.inpaint_regions import grow_and_feather
 from studio.engine.jobs import IMAGE_STYLE, JobRequest, StylizeParams
 from studio.engine.tasks.context import TaskContext
 from studio.engine.tasks.events import Partial, Progress, Result, TaskEvent
+from studio.engine.tasks.preflight import check_fits, image_size
 from studio.engine.tiling import run_tiled
 from studio.errors import BadInputError
 from studio.geometry import Rect
@@ -95,9 +96,8 @@ def run_stylize(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
         raise BadInputError(
             f"expected an 8- or 16-bit RGB(A) image, got {image.shape} {image.dtype}"
         )
-    if not 0.0 <= p.strength <= 1.0:
-        raise BadInputError("strength must be between 0 and 1")
     h, w = image.shape[:2]
+    check_fits(p, image_size(image), ctx.device_info.memory_budget)
     if min(h, w) < style_models.MIN_SIDE:
         raise BadInputError(
             f"the image is too small to stylize (at least {style_models.MIN_SIDE} px per side)"
