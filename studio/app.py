@@ -23,15 +23,17 @@ def run_gui(image_path: str | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from studio.engine.device import env_precision
+    from studio.engine.config import EngineConfig
     from studio.engine.thread import EngineThread
+    from studio.paths import user_data_dir
     from studio.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Studio")
     app.setOrganizationName("Studio")
-    env_precision()  # a bad value is warned about now rather than at the first job
-    engine = EngineThread(interactive=True)
+    # bad environment values are warned about now, once, rather than at the first job
+    config = EngineConfig.from_environment(interactive=True, data_dir=user_data_dir())
+    engine = EngineThread(config=config)
     try:
         try:
             window = MainWindow(engine)
@@ -40,8 +42,9 @@ def run_gui(image_path: str | None = None) -> int:
             window.show()
             if problem:
                 window.show_error("This Qt binding is known to crash", problem)
+            restored = window.offer_recovery()  # work a crash left behind comes first
             path = image_path or (str(sample_image()) if sample_image().exists() else None)
-            if path:
+            if path and not restored:
                 window.open_path(path)
         except Exception as exc:
             print(f"studio: error: the editor could not start: {_describe(exc)}", file=sys.stderr)

@@ -11,12 +11,11 @@ Nothing here ever stops the app from starting.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.atomic_write import write_text_atomic
+from studio.atomic_write import write_bytes_atomic, write_text_atomic
 from studio.document.brush import BrushSettings
 from studio.paths import user_data_dir
 from studio.settings_validation import Limits, limits, validated
@@ -69,6 +68,15 @@ class Settings:
     last_folder: str = ""
     #: the Inpaint panel's method (fill and outpaint): a model id or a weight-file path
     inpaint_method: str = "studio-inpaint"
+    #: seconds between autosaves of a changed document to the recovery folder
+    autosave_seconds: float = field(default=120.0, metadata=limits(lo=0.2, hi=3600.0))
+    #: projects and images opened or saved lately, newest first (File > Open Recent)
+    recent_files: tuple[str, ...] = field(default=(), metadata=limits(max_len=10))
+    #: label exports with the model, parameters and seed that made them (PNG text, XMP, IPTC)
+    export_metadata: bool = True
+    export_jpeg_quality: int = field(default=92, metadata=limits(lo=1, hi=100))
+    export_webp_lossless: bool = False
+    export_tiff_16bit: bool = False
 
     #: one status-bar line when :meth:`load` had to reset values; a plain class attribute,
     #: not a field, so it is never saved or compared
@@ -179,7 +187,7 @@ def _keep_copy(path: Path) -> str:
     try:
         if path.stat().st_size == 0:
             return ""
-        shutil.copyfile(path, backup)
+        write_bytes_atomic(backup, path.read_bytes())  # never through a planted symlink
     except OSError:
         return ""
     return f"; the old file is kept as {backup.name}"

@@ -38,6 +38,7 @@ from studio.engine.messages import (
     TileReady,
 )
 from studio.engine.thread import EngineThread
+from studio.export_metadata import record_provenance
 from studio.geometry import Rect
 from studio.ui.canvas import CanvasView
 from studio.ui.cutout import cut_out
@@ -141,7 +142,9 @@ class JobController(QObject):
             note = "; edits made while it ran are not in it (Undo brings them back)"
         old_size = (doc.width, doc.height)
         view = self.canvas.view_state()
+        before = {layer.id for layer in doc.layers}
         APPLIERS.get(task, land_result)(doc, staged)
+        record_provenance(doc.layers, before, doc.active_layer, staged.request.params)
         if task in REPLACES_DOCUMENT and (doc.width, doc.height) != old_size:
             self.canvas.restore_view(view, *_view_mapping(staged, old_size, doc))
         self._clear_preview()

@@ -24,14 +24,16 @@ from PySide6.QtWidgets import (
 )
 
 from studio.document import Document
+from studio.document.ora import is_project_path
 from studio.engine.thread import EngineThread
 from studio.errors import StudioError, os_error_message
-from studio.imageio import read_image, write_image
+from studio.imageio import frames_note, read_image, write_image
 from studio.settings import Settings
 from studio.ui.actions import build_actions
 from studio.ui.canvas import CanvasView
 from studio.ui.compare import CompareView
 from studio.ui.controller import REPLACES_DOCUMENT, JobController
+from studio.ui.file_commands import FileCommands
 from studio.ui.panels.generate import GeneratePanel
 from studio.ui.panels.history import HistoryPanel
 from studio.ui.panels.inpaint import InpaintPanel
@@ -45,12 +47,14 @@ from studio.ui.task_runs import TaskRunsMixin
 from studio.ui.tools import ToolBox
 from studio.ui.window_commands import DocumentCommands
 
-OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp);;All files (*)"
+OPEN_FILTER = (
+    "Images and projects (*.ora *.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp);;All files (*)"
+)
 EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp);;TIFF (*.tif *.tiff)"
 MASK_FILTER = "PNG (*.png);;Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp)"
 
 
-class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
+class MainWindow(FileCommands, DocumentCommands, TaskRunsMixin, QMainWindow):
     def __init__(self, engine: EngineThread, settings: Settings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Studio")
@@ -77,6 +81,8 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
         self.actions, self.tool_actions = build_actions(self)
         self._build_panels()
         self._connect()
+        self._init_file_commands()
+        self._fill_recent_menu()
         self.tool_actions[self.tools.current].setChecked(True)
         self.staging.set_landing(self.controller.as_new_layer)
         self._apply_mask_look()
@@ -219,13 +225,13 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
         box = QMessageBox(
             QMessageBox.Icon.Question,
             "Unsaved changes",
-            f"Export the changes to {name} before closing it?",
+            f"Save the changes to {name} before closing it?",
             QMessageBox.StandardButton.Save
             | QMessageBox.StandardButton.Discard
             | QMessageBox.StandardButton.Cancel,
             self,
         )
-        box.setInformativeText("Closing without exporting loses every edit and its history.")
+        box.setInformativeText("Closing without saving loses every edit and its history.")
         answer = box.exec()
         return {
             QMessageBox.StandardButton.Save: "save",
@@ -240,13 +246,15 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
             return True
         answer = self.ask_save_changes()
         if answer == "save":
-            return self.export_dialog()
+            return self.save()
         return answer == "discard"
 
     def open_path(self, path: str | Path) -> bool:
         """Open an image file; on failure show one clear message and keep the current document."""
         if not self.confirm_discard_changes():
             return False
+        if is_project_path(path):
+            return self.open_project_path(path)
         try:
             loaded = read_image(path)
         except StudioError as exc:
@@ -267,13 +275,15 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
         doc.info.path = str(path)
         doc.info.metadata = loaded.metadata
         doc.mark_clean()
-        self.settings.last_folder = str(Path(path).resolve().parent)
-        self.schedule_save()
         self.set_document(doc)
+        self.remember_recent(path)
+        if note := frames_note(path, loaded.metadata):  # an animation: only frame 1 is kept
+            self.statusBar().showMessage(note, 15000)
         return True
 
     def set_document(self, doc: Document) -> None:
         self.tools.cancel()
+        self._document_replaced(self.document)
         self.document = doc
         self._exported_at = None
         self.generate_panel.clear_results()  # thumbnails of the previous document's run
@@ -304,13 +314,6 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
         if path:
             self.open_path(path)
 
-    def export_dialog(self) -> bool:
-        if self.document is None:
-            return False
-        start = str(Path(self.document.info.path or "untitled").with_suffix(".png"))
-        path, _ = QFileDialog.getSaveFileName(self, "Export image", start, EXPORT_FILTER)
-        return bool(path) and self.export_path(path)
-
     def export_path(self, path: str | Path) -> bool:
         doc = self.document
         if doc is None:
@@ -320,7 +323,7 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
         if pixels[:, :, 3].min() == 255:
             pixels = pixels[:, :, :3]
         try:
-            write_image(path, pixels, doc.info.metadata)
+            write_image(path, pixels, doc.info.metadata, self.export_options())
         except StudioError as exc:
             self.show_error("Cannot export", str(exc))
             return False
@@ -341,9 +344,12 @@ class MainWindow(DocumentCommands, TaskRunsMixin, QMainWindow):
         )
 
     def closeEvent(self, event) -> None:
+        self.autosave_now()  # kept even if the question below is never answered
         if not self.confirm_discard_changes():
             event.ignore()
             return
+        self.recovery.discard(self.recovery_key)  # saved, exported or discarded by now
+        self.autosave_timer.stop()
         if self.controller.active is not None:
             self.controller.cancel()
         self._save_timer.stop()

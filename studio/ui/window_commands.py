@@ -7,14 +7,14 @@ shape in progress, then makes exactly one undo step through the document's API.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from PIL import Image
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from studio.atomic_write import atomic_open, check_destination
 from studio.document import Document, Layer, mask_ops
-from studio.errors import StudioError
+from studio.errors import StudioError, os_error_message
 from studio.imageio import read_mask
 
 MASK_FILTER = "PNG (*.png);;Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp)"
@@ -76,13 +76,14 @@ class DocumentCommands:
         self.tools.finish()
         path = Path(path).with_suffix(".png") if Path(path).suffix == "" else Path(path)
         try:
-            buf = io.BytesIO()
-            Image.fromarray(mask_ops.mask_to_pixels(self.document.mask), "L").save(buf, "PNG")
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_bytes(buf.getvalue())
-            tmp.replace(path)
+            check_destination(path)
+            with atomic_open(path) as f:
+                Image.fromarray(mask_ops.mask_to_pixels(self.document.mask), "L").save(f, "PNG")
+        except StudioError as exc:
+            self.show_error("Cannot export the mask", str(exc))
+            return False
         except OSError as exc:
-            self.show_error("Cannot export the mask", f"{path}: {exc}")
+            self.show_error("Cannot export the mask", os_error_message(exc, path))
             return False
         self.statusBar().showMessage(f"mask saved to {path}", 8000)
         return True
