@@ -3,7 +3,8 @@
 Shortcuts follow Krita / GIMP / Photoshop where they agree: Ctrl+Z undo, Ctrl+Shift+Z and
 Ctrl+Y redo, Ctrl+0 fit, Ctrl+1 100 %, B brush, E eraser, [ and ] brush size, Ctrl+A select
 all, Ctrl+D / Ctrl+Shift+A deselect, Ctrl+Shift+I invert, Ctrl+J duplicate layer, Ctrl+E merge
-down. M is the mask brush, X swaps paint and erase, H hides the mask, C toggles compare.
+down. M is the mask brush, X swaps paint and erase, H hides the mask, C toggles compare, W is the
+magic wand and Shift+W object select.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from studio.ui.tools import (
     ELLIPSE,
     ERASER,
     LASSO,
+    MAGIC_WAND,
     MASK_BRUSH,
     MASK_ERASER,
     MASK_FILL,
+    OBJECT_SELECT,
     POLYGON,
     RECT,
     TOOL_NAMES,
@@ -39,6 +42,8 @@ TOOL_KEYS = {
     LASSO: "L",
     POLYGON: "P",
     MASK_FILL: "F",
+    MAGIC_WAND: "W",  # Photoshop's key for its magic wand and object selection
+    OBJECT_SELECT: "Shift+W",
 }
 
 
@@ -61,7 +66,11 @@ def build_actions(w: MainWindow) -> tuple[dict[str, QAction], dict[str, QAction]
         return action
 
     file_menu = mb.addMenu("&File")
+    add("new", "&New…", w.new_document, QKeySequence.StandardKey.New, menu=file_menu)
     add("open", "&Open…", w.open_dialog, QKeySequence.StandardKey.Open, menu=file_menu)
+    w.recent_menu = file_menu.addMenu("Open &Recent")
+    add("save", "&Save", w.save, "Ctrl+S", menu=file_menu, tip="Save the layered project (.ora)")
+    add("save_as", "Save &As…", w.save_as, "Ctrl+Shift+S", menu=file_menu)
     add("export", "&Export…", w.export_dialog, "Ctrl+Shift+E", menu=file_menu)
     file_menu.addSeparator()
     add(
@@ -79,11 +88,15 @@ def build_actions(w: MainWindow) -> tuple[dict[str, QAction], dict[str, QAction]
         tip="Save the mask as an 8-bit grayscale PNG (white = edit)",
     )
     file_menu.addSeparator()
+    add("close", "&Close", w.close, "Ctrl+W", menu=file_menu)
     add("quit", "&Quit", w.close, QKeySequence.StandardKey.Quit, menu=file_menu)
 
     edit = mb.addMenu("&Edit")
     add("undo", "&Undo", w.undo, "Ctrl+Z", menu=edit)
     add("redo", "&Redo", w.redo, "Ctrl+Shift+Z", "Ctrl+Y", menu=edit)
+    edit.addSeparator()
+    add("copy", "&Copy", w.copy_image, "Ctrl+C", menu=edit, tip="Copy the selection or canvas")
+    add("paste", "&Paste as layer", w.paste_image, "Ctrl+V", menu=edit)
 
     view = mb.addMenu("&View")
     c = w.canvas

@@ -4,7 +4,8 @@ Tools receive pointer events in document pixels from :class:`studio.ui.canvas.Ca
 edit the document only through its API (a stroke, a shape, a fill), so every use is one undo
 step. Keys (set up by the main window): B brush, E eraser, M mask brush, X swap paint/erase,
 [ and ] brush size; Alt+click with a paint brush picks a colour. Selection tools replace the
-mask; Shift adds, Alt subtracts, Shift+Alt intersects.
+mask; Shift adds, Alt (or Ctrl) subtracts, Shift+Alt intersects. The object-select and magic-wand
+tools compute their selection from the picture (:mod:`studio.document.select_ops`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from studio.ui.canvas import CanvasView
 
 BRUSH, ERASER, MASK_BRUSH, MASK_ERASER = "brush", "eraser", "mask_brush", "mask_eraser"
 RECT, ELLIPSE, LASSO, POLYGON, MASK_FILL = "rect", "ellipse", "lasso", "polygon", "mask_fill"
+OBJECT_SELECT, MAGIC_WAND = "object_select", "magic_wand"
 TOOL_NAMES = {
     BRUSH: "Brush",
     ERASER: "Eraser",
@@ -35,16 +37,23 @@ TOOL_NAMES = {
     LASSO: "Lasso select",
     POLYGON: "Polygon select",
     MASK_FILL: "Mask fill",
+    OBJECT_SELECT: "Object select",
+    MAGIC_WAND: "Magic wand",
 }
 SWAP = {BRUSH: ERASER, ERASER: BRUSH, MASK_BRUSH: MASK_ERASER, MASK_ERASER: MASK_BRUSH}
 SIZE_MIN, SIZE_MAX = 1.0, 1000.0
 ALT = Qt.KeyboardModifier.AltModifier
 SHIFT = Qt.KeyboardModifier.ShiftModifier
+CTRL = Qt.KeyboardModifier.ControlModifier
+#: the wand's tolerance (CIE76 colour difference, 0-100) until the panel changes it
+WAND_TOLERANCE = 20.0
 
 
 def mode_for(modifiers: Qt.KeyboardModifier, default: Mode) -> Mode:
-    """Shift adds, Alt subtracts, both intersect; otherwise the tool box's chosen mode."""
-    shift, alt = bool(modifiers & SHIFT), bool(modifiers & ALT)
+    """Shift adds, Alt subtracts, both intersect; otherwise the tool box's chosen mode.
+
+    Ctrl works as Alt (GIMP's key, and window managers that move windows on Alt+drag)."""
+    shift, alt = bool(modifiers & SHIFT), bool(modifiers & (ALT | CTRL))
     if shift and alt:
         return Mode.INTERSECT
     if shift:
@@ -311,6 +320,7 @@ class ToolBox(QObject):
     brush_changed = Signal()
     mode_changed = Signal(str)
     color_picked = Signal(tuple)
+    selection_pending = Signal(bool)  # the object-select tool holds a result not yet applied
 
     def __init__(
         self,
@@ -319,6 +329,8 @@ class ToolBox(QObject):
         document: Callable[[], Document | None],
         on_settings_changed: Callable[[], None] = lambda: None,
     ) -> None:
+        from studio.ui.select_tools import MagicWandTool, ObjectSelectTool  # they subclass Tool
+
         super().__init__()
         self.canvas = canvas
         self.settings = settings
@@ -335,7 +347,11 @@ class ToolBox(QObject):
             LASSO: LassoTool(self),
             POLYGON: PolygonTool(self),
             MASK_FILL: MaskFillTool(self),
+            OBJECT_SELECT: ObjectSelectTool(self),
+            MAGIC_WAND: MagicWandTool(self),
         }
+        self.wand_tolerance = WAND_TOLERANCE
+        self.wand_contiguous = True
         self.current = ""
         self.select(BRUSH)
 

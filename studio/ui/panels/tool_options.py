@@ -16,8 +16,11 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
+    QLabel,
     QPushButton,
     QSlider,
+    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -29,8 +32,10 @@ from studio.ui.tools import (
     ELLIPSE,
     ERASER,
     LASSO,
+    MAGIC_WAND,
     MASK_BRUSH,
     MASK_ERASER,
+    OBJECT_SELECT,
     POLYGON,
     RECT,
     TOOL_NAMES,
@@ -40,7 +45,7 @@ from studio.ui.tools import (
 MODES = (
     (Mode.REPLACE, "Replace"),
     (Mode.ADD, "Add (Shift)"),
-    (Mode.SUBTRACT, "Subtract (Alt)"),
+    (Mode.SUBTRACT, "Subtract (Alt or Ctrl)"),
     (Mode.INTERSECT, "Intersect (Shift+Alt)"),
 )
 
@@ -89,11 +94,14 @@ class ToolOptionsPanel(QWidget):
             self.mode.addItem(label, mode.value)
         self.select_box = QGroupBox("Selection")
         QFormLayout(self.select_box).addRow("Mode", self.mode)
+        self._build_picture_select()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(grid)
         layout.addWidget(self.brush_box)
         layout.addWidget(self.select_box)
+        layout.addWidget(self.wand_box)
+        layout.addWidget(self.object_box)
         layout.addStretch(1)
         self.size.valueChanged.connect(lambda v: box.set_brush(size=v))
         self.hardness.valueChanged.connect(lambda v: box.set_brush(hardness=v / 100))
@@ -107,6 +115,48 @@ class ToolOptionsPanel(QWidget):
         box.brush_changed.connect(self.sync)
         box.mode_changed.connect(lambda _m: self.sync())
         self.sync()
+
+    def _build_picture_select(self) -> None:
+        """Options of the magic wand and the object-select tool's Apply / Cancel."""
+        box = self.box
+        self.tolerance = QSpinBox()
+        self.tolerance.setRange(0, 100)
+        self.tolerance.setToolTip(
+            "Largest colour difference still selected (CIE L*a*b* distance): "
+            "0 = the clicked colour only, 100 = black against white"
+        )
+        self.contiguous = QCheckBox("Contiguous")
+        self.contiguous.setToolTip("Only the connected area around the click (off: every match)")
+        self.wand_box = QGroupBox("Magic wand")
+        wand_form = QFormLayout(self.wand_box)
+        wand_form.addRow("Tolerance", self.tolerance)
+        wand_form.addRow(self.contiguous)
+        self.tolerance.valueChanged.connect(lambda v: setattr(box, "wand_tolerance", float(v)))
+        self.contiguous.toggled.connect(lambda on: setattr(box, "wand_contiguous", on))
+        tool = box.tools[OBJECT_SELECT]
+        self.object_apply = QPushButton("Apply (Enter)")
+        self.object_apply.setToolTip("Write the object found into the mask")
+        self.object_cancel = QPushButton("Cancel (Esc)")
+        self.object_apply.clicked.connect(tool.apply)
+        self.object_cancel.clicked.connect(tool.cancel)
+        self.object_box = QGroupBox("Object select")
+        help_text = QLabel(
+            "Drag a box around the object. Then drag over parts it missed, "
+            "or with Alt or Ctrl over parts that are not the object."
+        )
+        help_text.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.object_apply)
+        buttons.addWidget(self.object_cancel)
+        object_layout = QVBoxLayout(self.object_box)
+        object_layout.addWidget(help_text)
+        object_layout.addLayout(buttons)
+        box.selection_pending.connect(self._object_pending)
+        self._object_pending(False)
+
+    def _object_pending(self, pending: bool) -> None:
+        self.object_apply.setEnabled(pending)
+        self.object_cancel.setEnabled(pending)
 
     def _slider(self, tip: str, lo: int = 0, hi: int = 100) -> QSlider:
         s = QSlider(Qt.Orientation.Horizontal)
@@ -134,13 +184,21 @@ class ToolOptionsPanel(QWidget):
             self.pressure_size,
             self.pressure_opacity,
             self.mode,
+            self.tolerance,
+            self.contiguous,
         )
         blockers = [QSignalBlocker(w) for w in widgets]
         brush = self.box.brush()
         current = self.box.current
         on_mask = current in (MASK_BRUSH, MASK_ERASER)
         self.brush_box.setVisible(current in (BRUSH, ERASER, MASK_BRUSH, MASK_ERASER))
-        self.select_box.setVisible(current in (RECT, ELLIPSE, LASSO, POLYGON))
+        self.select_box.setVisible(
+            current in (RECT, ELLIPSE, LASSO, POLYGON, OBJECT_SELECT, MAGIC_WAND)
+        )
+        self.wand_box.setVisible(current == MAGIC_WAND)
+        self.object_box.setVisible(current == OBJECT_SELECT)
+        self.tolerance.setValue(round(self.box.wand_tolerance))
+        self.contiguous.setChecked(self.box.wand_contiguous)
         self.brush_box.setTitle("Mask brush" if on_mask else "Brush")
         self.size.setValue(brush.size)
         self.hardness.setValue(round(brush.hardness * 100))
