@@ -18,6 +18,7 @@ import os
 import resource
 import statistics
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -115,7 +116,8 @@ def main() -> int:
     parser.add_argument("--dabs", type=int, default=60)
     args = parser.parse_args()
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    os.environ.setdefault("STUDIO_HOME", "/tmp/studio-bench-home")
+    # settings of a throw-away home, never the artist's
+    os.environ.setdefault("STUDIO_HOME", tempfile.mkdtemp(prefix="studio-bench-home-"))
     engine = EngineThread()  # never started: the canvas does not need it
     win = MainWindow(engine, Settings())
     win.ask_save_changes = lambda: "discard"

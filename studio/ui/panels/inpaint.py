@@ -1,9 +1,12 @@
 """The Inpaint panel: fill the painted mask (method, grow, feather, context) and extend the
-canvas."""
+canvas. The method is remembered in the settings."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QRect, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -17,8 +20,11 @@ from PySide6.QtWidgets import (
 )
 
 from studio.engine.jobs import InpaintParams, OutpaintParams
+from studio.engine.tasks.context import is_weight_path
 from studio.engine.tasks.inpaint import margins_for_aspect, parse_aspect
-from studio.ui.panels.model_picker import ModelPicker
+from studio.models.registry import all_models
+from studio.settings import Settings
+from studio.ui.panels.model_picker import ModelPicker, describe
 
 
 def _spin(lo: int, hi: int, value: int, suffix: str = " px") -> QSpinBox:
@@ -31,14 +37,34 @@ def _spin(lo: int, hi: int, value: int, suffix: str = " px") -> QSpinBox:
 
 class InpaintPanel(QWidget):
     """Emits ``run_requested(InpaintParams)``, and ``outpaint_requested(panel)`` (the window
-    supplies the image size for aspect-ratio margins via :meth:`outpaint_params`)."""
+    supplies the image size for aspect-ratio margins via :meth:`outpaint_params`).
+
+    ``settings.inpaint_method`` is the method shown first and is updated (then
+    ``on_settings_changed`` called) whenever the artist picks another one.
+    """
 
     run_requested = Signal(object)
     outpaint_requested = Signal(object)
 
-    def __init__(self, parent=None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        on_settings_changed: Callable[[], None] | None = None,
+        parent=None,
+    ) -> None:
         super().__init__(parent)
+        self.settings = settings if settings is not None else Settings()
+        self._saved = on_settings_changed or (lambda: None)
         self.method = ModelPicker("inpaint")
+        self._restore_method(self.settings.inpaint_method)
+        self.method.changed.connect(self._remember_method)
+        # descriptions differ in length: a steady height keeps the buttons below in place
+        self._description_texts = {
+            describe(spec.description, spec.speed_hint) for spec in all_models("inpaint")
+        }
+        self.method.description.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.method.changed.connect(self._steady_description_height)
+        self.method.description.installEventFilter(self)
         self.grow = _spin(-32, 64, 4)
         self.grow.setToolTip("Grow the mask before filling (negative shrinks it)")
         self.feather = _spin(0, 64, 4)
@@ -82,6 +108,38 @@ class InpaintPanel(QWidget):
         layout.addWidget(self.run_button)
         layout.addWidget(box)
         layout.addStretch(1)
+
+    def _restore_method(self, method: str) -> None:
+        self.method.select(Settings().inpaint_method)  # a gone model or file falls back to it
+        if is_weight_path(method):
+            if Path(method).is_file():
+                self.method.add_file(method)
+        else:
+            self.method.select(method)
+
+    def _remember_method(self, method: str) -> None:
+        if method and method != self.settings.inpaint_method:
+            self.settings.inpaint_method = method
+            self._saved()
+
+    def _steady_description_height(self, *_args) -> None:
+        """Fix the description's height to the tallest text any method shows at this width."""
+        label = self.method.description
+        self._description_texts.add(label.text())
+        width = label.width() - 2 * label.margin()
+        metrics = label.fontMetrics()
+        flags = Qt.TextFlag.TextWordWrap
+        tallest = max(
+            metrics.boundingRect(QRect(0, 0, max(width, 1), 100_000), flags, text).height()
+            for text in self._description_texts
+        )
+        label.setFixedHeight(tallest + 2 * label.margin())
+
+    def eventFilter(self, watched, event) -> bool:
+        resized = watched is self.method.description and event.type() == QEvent.Type.Resize
+        if resized and event.size().width() != event.oldSize().width():
+            self._steady_description_height()
+        return super().eventFilter(watched, event)
 
     def params(self) -> InpaintParams:
         return InpaintParams(

@@ -9,16 +9,20 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QProxyStyle,
     QPushButton,
     QSlider,
     QSpinBox,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +41,15 @@ RESOLUTIONS = (
 )
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp)"
 ROLE_ID = Qt.ItemDataRole.UserRole
+
+
+class JumpToClickStyle(QProxyStyle):
+    """A left click on a slider's groove jumps to that spot instead of stepping a page."""
+
+    def styleHint(self, hint, option=None, widget=None, return_data=None) -> int:
+        if hint == QStyle.StyleHint.SH_Slider_AbsoluteSetButtons:
+            return Qt.MouseButton.LeftButton.value
+        return super().styleHint(hint, option, widget, return_data)
 
 
 def _presets() -> tuple:
@@ -86,6 +99,20 @@ class StylizePanel(QWidget):
         self.strength = QSlider(Qt.Orientation.Horizontal)
         self.strength.setRange(0, 100)
         self.strength.setValue(100)
+        # a new instance of the application's style: a proxy owns (and deletes) its base
+        self._slider_style = JumpToClickStyle(QApplication.style().name())
+        self._slider_style.setParent(self.strength)
+        self.strength.setStyle(self._slider_style)
+        self.strength_value = QSpinBox()
+        self.strength_value.setRange(0, 100)
+        self.strength_value.setSuffix(" %")
+        self.strength_value.setValue(self.strength.value())
+        self.strength_value.setToolTip("0 % keeps the original, 100 % is the full style")
+        self.strength.valueChanged.connect(self.strength_value.setValue)
+        self.strength_value.valueChanged.connect(self.strength.setValue)
+        strength_row = QHBoxLayout()
+        strength_row.addWidget(self.strength, 1)
+        strength_row.addWidget(self.strength_value)
         self.preserve = QCheckBox("Keep the original colours")
         self.resolution = QComboBox()
         for label, value in RESOLUTIONS:
@@ -99,7 +126,7 @@ class StylizePanel(QWidget):
         self.run_button = QPushButton("Stylize")
         self.run_button.clicked.connect(self._emit)
         form = QFormLayout()
-        form.addRow("Strength", self.strength)
+        form.addRow("Strength", strength_row)
         form.addRow("", self.preserve)
         form.addRow("Work at", self.resolution)
         form.addRow("", self.in_mask)
