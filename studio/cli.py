@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from studio import __version__
-from studio.errors import StudioError
+from studio.errors import StudioError, os_error_message
 
 COMMANDS = ("upscale", "inpaint", "outpaint", "stylize", "generate", "models")
 EXIT_ERROR = 1
+#: the best method Studio ships (checkpoints/studio-inpaint.md: +1.5 dB over Telea in the hole)
+DEFAULT_INPAINT_METHOD = "studio-inpaint"
+NO_METADATA_HELP = "do not label the output with the model, parameters and seed that made it"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,7 +60,12 @@ def _build_parser() -> argparse.ArgumentParser:
         default="lanczos",
         help="model id (see: studio models list) or a .safetensors/.pth file",
     )
-    up.add_argument("--scale", type=float, default=2.0, help="factor, may be fractional")
+    up.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="factor, may be fractional (default: the model's own; 2 for lanczos and bicubic)",
+    )
     up.add_argument(
         "--width", type=int, default=None, help="target width in pixels (wins over --scale)"
     )
@@ -68,9 +78,18 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the model first (~40 s once; faster for big images and batches)",
+        help="always torch.compile the model (~40 s once per tile shape; by default it is "
+        "measured and used only for jobs long enough to repay it)",
+    )
+    up.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default=None,
+        help="default auto: the fastest precision measured on this machine within 0.5/255 "
+        "of fp32 (remembered per model and tile shape)",
     )
     up.add_argument("--quiet", action="store_true", help="no progress bar")
+    up.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
 
     inp = sub.add_parser("inpaint", help="fill the masked area of an image")
     inp.add_argument("input")
@@ -78,7 +97,7 @@ def _build_parser() -> argparse.ArgumentParser:
     inp.add_argument("output")
     inp.add_argument(
         "--method",
-        default="telea",
+        default=DEFAULT_INPAINT_METHOD,
         help="inpaint model id (studio models list) or a LaMa/MAT weight file",
     )
     inp.add_argument("--grow", type=int, default=0, help="grow (or shrink, negative) the mask, px")
@@ -86,11 +105,16 @@ def _build_parser() -> argparse.ArgumentParser:
     inp.add_argument("--padding", type=int, default=64, help="context around each region, px")
     inp.add_argument("--seed", type=int, default=0)
     inp.add_argument("--quiet", action="store_true")
+    inp.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
 
     out = sub.add_parser("outpaint", help="extend the canvas and fill the new area")
     out.add_argument("input")
     out.add_argument("output")
-    out.add_argument("--method", default="patchmatch")
+    out.add_argument(
+        "--method",
+        default=DEFAULT_INPAINT_METHOD,
+        help="inpaint model id (studio models list) or a LaMa/MAT weight file",
+    )
     for side in ("left", "right", "top", "bottom"):
         out.add_argument(f"--{side}", type=int, default=0, help=f"pixels to add on the {side}")
     out.add_argument(
@@ -99,6 +123,7 @@ def _build_parser() -> argparse.ArgumentParser:
     out.add_argument("--feather", type=int, default=8)
     out.add_argument("--seed", type=int, default=0)
     out.add_argument("--quiet", action="store_true")
+    out.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
 
     sty = sub.add_parser("stylize", help="repaint an image in a style")
     sty.add_argument("input")
@@ -109,7 +134,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="a style id (studio models list), a painting preset, or a picture file",
     )
     sty.add_argument(
-        "--mix", default=None, help="blend built-in styles, e.g. 'starry-night=0.7,copper=0.3'"
+        "--mix",
+        default=None,
+        help="blend built-in styles, weights from 0 to 1: 'starry-night=0.7,copper=0.3'",
     )
     sty.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = full style")
     sty.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
@@ -123,6 +150,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sty.add_argument("--tile", type=int, default=None, help="tile side; 0 = never tile")
     sty.add_argument("--quiet", action="store_true")
+    sty.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
 
     gen = sub.add_parser("generate", help="new images from noise (a grid to pick from)")
     gen.add_argument("output", help="the grid image; with --count 1 just the image")
@@ -155,11 +183,16 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--size", type=int, default=256, help="cell size after --upscale")
     gen.add_argument("--quiet", action="store_true")
+    gen.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
 
     models = sub.add_parser("models", help="list or import models")
     msub = models.add_subparsers(dest="models_command", required=True)
     lst = msub.add_parser("list", help="list the models Studio ships")
     lst.add_argument("--task", default=None)
+    info = msub.add_parser(
+        "info", help="a model's details and the precision/compile mode measured fastest here"
+    )
+    info.add_argument("model", help="model id (studio models list)")
     imp = msub.add_parser("import-ncnn", help="convert ncnn .param/.bin to .safetensors")
     imp.add_argument("param")
     imp.add_argument("bin")
@@ -175,6 +208,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _run_command(args: list[str]) -> int:
     ns = _build_parser().parse_args(args)
+    restore_signals = _unwind_on_signals()
     try:
         if ns.command == "upscale":
             return _upscale(ns)
@@ -188,15 +222,90 @@ def _run_command(args: list[str]) -> int:
             return _generate(ns)
         if ns.command == "models" and ns.models_command == "list":
             return _models_list(ns.task)
+        if ns.command == "models" and ns.models_command == "info":
+            return _models_info(ns.model)
         if ns.command == "models" and ns.models_command == "import-ncnn":
             return _import_ncnn(ns)
     except StudioError as exc:
         print(f"studio: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    except BrokenPipeError:
+        raise  # stdout's reader left: main() ends quietly
+    except OSError as exc:  # a disk full, a permission or an I/O error while reading or writing
+        print(f"studio: error: {os_error_message(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt as exc:
         print("studio: cancelled", file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", signal.SIGINT)
+    finally:
+        restore_signals()
     raise AssertionError("unreachable")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) as an exception, so that ``finally`` blocks and half-written
+    temporary files are cleaned up exactly as on Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _unwind_on_signals() -> Callable[[], None]:
+    """Make SIGTERM and SIGINT raise :class:`Terminated`; returns the function that undoes it.
+
+    Python's default for SIGTERM kills the process without unwinding. A signal that is ignored
+    (``nohup``, a background job) stays ignored; outside the main thread nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, _raise_terminated)
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore
+
+
+def _models_info(model_id: str) -> int:
+    import torch
+
+    from studio.engine.autotune import machine_fingerprint
+    from studio.engine.device import choose_device
+    from studio.engine.tasks.tuned import tuning_results
+    from studio.models.registry import get_model
+
+    spec = get_model(model_id)
+    config = engine_config()
+    device = choose_device(config.device, strict=False)
+    threads = config.cpu_threads if device.type == "cpu" else torch.get_num_threads()
+    print(f"{spec.id}: {spec.name} ({spec.task}, architecture {spec.arch})")
+    if spec.files:
+        print(f"  weights: {spec.files[0].name} (sha256 {spec.files[0].sha256[:16]}…)")
+    print(f"  licence: {spec.license}")
+    results = tuning_results(config, machine_fingerprint(device, threads), spec)
+    if not results:
+        print(
+            f"  on this machine ({device.type}, {threads} threads): not measured yet; the first "
+            "job measures fp32 against bf16 (and compiled, for long jobs) and keeps the fastest"
+        )
+    for r in results:
+        print(f"  on this machine ({device.type}, {threads} threads): {r.summary()}")
+        for m in r.measurements:
+            ok = "ok" if m.within_tolerance else "over tolerance"
+            print(
+                f"    {m.variant.label:14s} {m.seconds:8.3f} s/tile"
+                f"  mean {m.mean_error * 255:.2f}/255  max {m.max_error * 255:.2f}/255  {ok}"
+            )
+    return 0
 
 
 def _models_list(task: str | None) -> int:
@@ -223,6 +332,7 @@ def _models_list(task: str | None) -> int:
 
 
 def _import_ncnn(ns: argparse.Namespace) -> int:
+    from studio.atomic_write import check_destination
     from studio.errors import BadInputError
     from studio.models.ncnn import import_ncnn
 
@@ -231,6 +341,7 @@ def _import_ncnn(ns: argparse.Namespace) -> int:
     for path in (ns.param, ns.bin):
         if not Path(path).is_file():
             raise BadInputError(f"{path}: no such file")
+    check_destination(ns.output)
     summary = import_ncnn(ns.param, ns.bin, ns.output, ns.arch)
     print(
         f"wrote {summary['out_path']}: {summary['arch']} x{summary['scale']}, "
@@ -242,20 +353,19 @@ def _import_ncnn(ns: argparse.Namespace) -> int:
 
 
 def _upscale(ns: argparse.Namespace) -> int:
-    if ns.compile:
-        os.environ["STUDIO_COMPILE"] = "1"
     from studio.engine.jobs import JobRequest, UpscaleParams
     from studio.engine.tasks.context import is_weight_path
-    from studio.imageio import check_writable, read_image, write_image
     from studio.models.registry import get_model
+    from studio.project_io import check_output, write_result
 
     if not is_weight_path(ns.model):
         get_model(ns.model, "upscale")  # fail on a bad name or path before any work
-    check_writable(ns.output)
-    loaded = read_image(ns.input)
+    check_output(ns.output)
     params = UpscaleParams(model=ns.model, scale=ns.scale, target_width=ns.width, tile=ns.tile)
-    image = _run_headless(JobRequest(params, loaded.pixels), quiet=ns.quiet)
-    write_image(ns.output, image, loaded.metadata)
+    loaded = _read_input(ns.input, params)
+    overrides = {"compile": "on" if ns.compile else None, "precision": ns.precision}
+    image = _run_headless(JobRequest(params, loaded.pixels), quiet=ns.quiet, **overrides)
+    write_result(ns.output, image, loaded, params, labels=not ns.no_metadata)
     if not ns.quiet:
         print(f"wrote {ns.output} ({image.shape[1]}x{image.shape[0]})", file=sys.stderr)
     return 0
@@ -264,54 +374,61 @@ def _upscale(ns: argparse.Namespace) -> int:
 def _inpaint(ns: argparse.Namespace) -> int:
     from studio.engine.jobs import InpaintParams, JobRequest
     from studio.engine.tasks.context import is_weight_path
-    from studio.imageio import check_writable, read_image, read_mask, write_image
+    from studio.imageio import read_mask
     from studio.models.registry import get_model
+    from studio.project_io import check_output, write_result
 
     if not is_weight_path(ns.method):
         get_model(ns.method, "inpaint")
-    check_writable(ns.output)
-    loaded = read_image(ns.input)
-    h, w = loaded.pixels.shape[:2]
-    mask = read_mask(ns.mask, (w, h))
+    check_output(ns.output)
     params = InpaintParams(
         method=ns.method, grow=ns.grow, feather=ns.feather, padding=ns.padding, seed=ns.seed
     )
+    loaded = _read_input(ns.input, params)
+    h, w = loaded.pixels.shape[:2]
+    mask = read_mask(ns.mask, (w, h))
     image = _run_headless(JobRequest(params, loaded.pixels, mask=mask), quiet=ns.quiet)
-    write_image(ns.output, image, loaded.metadata)
+    write_result(ns.output, image, loaded, params, labels=not ns.no_metadata)
     return 0
 
 
 def _outpaint(ns: argparse.Namespace) -> int:
     from studio.engine.jobs import JobRequest, OutpaintParams
-    from studio.imageio import check_writable, read_image, write_image
+    from studio.engine.tasks.context import is_weight_path
+    from studio.engine.tasks.inpaint import margins_for_aspect, parse_aspect
+    from studio.errors import BadInputError
     from studio.models.registry import get_model
+    from studio.project_io import check_output, read_input_header, write_result
 
-    get_model(ns.method, "inpaint")
-    check_writable(ns.output)
-    loaded = read_image(ns.input)
-    params = OutpaintParams(
-        method=ns.method,
-        left=ns.left,
-        right=ns.right,
-        top=ns.top,
-        bottom=ns.bottom,
-        feather=ns.feather,
-        seed=ns.seed,
-    )
+    if not is_weight_path(ns.method):
+        get_model(ns.method, "inpaint")
+    check_output(ns.output)
+    margins = {side: getattr(ns, side) for side in ("left", "right", "top", "bottom")}
+    if ns.aspect is not None:
+        if any(margins.values()):
+            raise BadInputError("give either --aspect or the sides to extend, not both")
+        header = read_input_header(ns.input)  # the size, without decoding the pixels yet
+        w, h = header.width, header.height
+        margins = margins_for_aspect(w, h, parse_aspect(ns.aspect))
+        if not any(margins.values()):
+            raise BadInputError(f"the image ({w}x{h}) already has the aspect ratio {ns.aspect}")
+    params = OutpaintParams(method=ns.method, feather=ns.feather, seed=ns.seed, **margins)
+    loaded = _read_input(ns.input, params)
     image = _run_headless(JobRequest(params, loaded.pixels), quiet=ns.quiet)
-    write_image(ns.output, image, loaded.metadata)
+    write_result(ns.output, image, loaded, params, labels=not ns.no_metadata)
     return 0
 
 
 def _stylize(ns: argparse.Namespace) -> int:
     from studio.engine.jobs import IMAGE_STYLE, JobRequest, StylizeParams
     from studio.errors import BadInputError
-    from studio.imageio import check_writable, read_image, read_mask, write_image
+    from studio.imageio import read_mask
+    from studio.project_io import check_output, write_result
 
-    check_writable(ns.output)
+    check_output(ns.output)
     style, style_image, mix = ns.style, None, ()
     if Path(ns.style).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"):
-        style, style_image = IMAGE_STYLE, read_image(ns.style).pixels
+        style, style_image = IMAGE_STYLE, _read_input(ns.style).pixels
     if ns.mix:
         try:
             mix = tuple(
@@ -322,9 +439,6 @@ def _stylize(ns: argparse.Namespace) -> int:
             raise BadInputError(
                 "--mix takes name=weight pairs, e.g. starry-night=0.7,copper=0.3"
             ) from None
-    loaded = read_image(ns.input)
-    h, w = loaded.pixels.shape[:2]
-    mask = read_mask(ns.mask, (w, h)) if ns.mask else None
     params = StylizeParams(
         style=style,
         mix=mix,
@@ -335,22 +449,25 @@ def _stylize(ns: argparse.Namespace) -> int:
         tile=ns.tile,
         feather=ns.feather,
     )
+    loaded = _read_input(ns.input, params)
+    h, w = loaded.pixels.shape[:2]
+    mask = read_mask(ns.mask, (w, h)) if ns.mask else None
     image = _run_headless(JobRequest(params, loaded.pixels, mask=mask), quiet=ns.quiet)
-    write_image(ns.output, image, loaded.metadata)
+    write_result(ns.output, image, loaded, params, labels=not ns.no_metadata)
     return 0
 
 
 def _generate(ns: argparse.Namespace) -> int:
     from studio.engine.jobs import JobRequest
     from studio.engine.tasks.generate import GenerateParams, no_pixels
-    from studio.imageio import check_writable, read_image, write_image
+    from studio.project_io import check_output, write_result
 
-    check_writable(ns.output)
+    check_output(ns.output)
     mode, image = "samples", no_pixels()
     if ns.interpolate_to is not None:
         mode = "interpolate"
     if ns.variations_of:
-        mode, image = "variations", read_image(ns.variations_of).pixels[:, :, :3]
+        mode = "variations"
     params = GenerateParams(
         model=ns.model,
         seed=ns.seed,
@@ -362,12 +479,45 @@ def _generate(ns: argparse.Namespace) -> int:
         upscale_model=ns.upscale,
         out_size=ns.size,
     )
+    if ns.variations_of:
+        image = _read_input(ns.variations_of).pixels[:, :, :3]
     grid = _run_headless(JobRequest(params, image), quiet=ns.quiet)  # one cell: the image
-    write_image(ns.output, grid)
+    write_result(ns.output, grid, None, params, labels=not ns.no_metadata)
     return 0
 
 
-def _run_headless(request, quiet: bool = False):
+def _read_input(path: str, params: object = None):
+    """Decode an input image, but first refuse from its header a job that cannot fit in memory
+    (``params``); warn on stderr when an animated file's other frames are left out."""
+    from studio.imageio import frames_note
+    from studio.project_io import read_input, read_input_header
+
+    if params is not None:
+        from studio.engine.device import choose_device, describe
+        from studio.engine.tasks.preflight import ImageSize, check_fits
+
+        config = engine_config()
+        header = read_input_header(path)
+        size = ImageSize(header.width, header.height, header.channels, header.itemsize)
+        device = choose_device(config.device, strict=False)
+        budget = describe(device, config.memory_budget).memory_budget
+        check_fits(params, size, budget, decoding=True)
+    loaded = read_input(path)
+    if note := frames_note(path, loaded.metadata):
+        print(f"studio: warning: {note}", file=sys.stderr)
+    return loaded
+
+
+def engine_config(**overrides):
+    """The engine settings of a headless run: the environment, then the command's options."""
+    from studio.engine.config import EngineConfig
+    from studio.paths import user_data_dir
+
+    config = EngineConfig.from_environment(interactive=False, data_dir=user_data_dir())
+    return config.with_overrides(**overrides)
+
+
+def _run_headless(request, quiet: bool = False, **overrides):
     """Run one job in this thread with every core, drawing a progress bar; returns the image."""
     import torch
 
@@ -382,10 +532,11 @@ def _run_headless(request, quiet: bool = False):
     )
     from studio.engine.runner import JobRunner
 
-    configure_cpu_threads(interactive=False)
+    config = engine_config(**overrides)
+    configure_cpu_threads(config.cpu_threads)
     bar = ProgressBar(enabled=not quiet)
     with torch.inference_mode():
-        for msg in JobRunner().run(request, CancelToken()):
+        for msg in JobRunner(config).run(request, CancelToken()):
             if isinstance(msg, JobProgress):
                 bar.update(msg.fraction, f"{msg.stage} {msg.done}/{msg.total}", msg.eta_s)
             elif isinstance(msg, ModelLoading):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Generator
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("STUDIO_DEVICE", "cpu")
+# settings, tuning choices and caches of test runs never land in the real user-data folder
+os.environ.setdefault("STUDIO_HOME", tempfile.mkdtemp(prefix="studio-test-home-"))
 
 import numpy as np
 import pytest

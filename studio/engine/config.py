@@ -98,7 +98,7 @@ class EngineConfig:
         env = os.environ if env is None else env
         return cls(
             device=_device_from(env.get(ENV_DEVICE, "")),
-            threads=_threads_from(env.get(ENV_THREADS, "")),
+            threads=_threads_from(env.get(ENV_THREADS, ""), interactive),
             interactive=interactive,
             precision=_choice_from(ENV_PRECISION, env.get(ENV_PRECISION, ""), PRECISIONS),
             compile=_compile_from(env.get(ENV_COMPILE, "")),
@@ -118,7 +118,7 @@ def _device_from(text: str) -> str | None:
     return None
 
 
-def _threads_from(text: str) -> int | None:
+def _threads_from(text: str, interactive: bool) -> int | None:
     if not text.strip():
         return None
     try:
@@ -127,7 +127,10 @@ def _threads_from(text: str) -> int | None:
         threads = 0
     if 1 <= threads <= MAX_THREADS:
         return threads
-    warn_once(f"{ENV_THREADS}={text!r} is not a whole number from 1 to {MAX_THREADS}; ignored")
+    default = EngineConfig(interactive=interactive).cpu_threads
+    warn_once(
+        f"{ENV_THREADS}={text!r} is not a whole number from 1 to {MAX_THREADS}; using {default}"
+    )
     return None
 
 

@@ -1,34 +1,17 @@
-"""Device choice (CUDA, then MPS, then CPU; ``STUDIO_DEVICE`` overrides) and CPU thread policy.
-
-The environment values read here (``STUDIO_DEVICE``, ``STUDIO_THREADS``, ``STUDIO_PRECISION``)
-never stop Studio: a value that is not valid gives one warning line on stderr and the default.
+"""Device choice (CUDA, then MPS, then CPU, or the one the :class:`EngineConfig` names), the
+device's memory budget and the CPU thread count. Nothing here reads the environment: the edge
+builds an :class:`~studio.engine.config.EngineConfig` and passes its values in.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 
 import torch
 
+from studio.engine.config import DEVICE_TYPES, warn_once
 from studio.errors import StudioError
-
-ENV_DEVICE = "STUDIO_DEVICE"
-ENV_THREADS = "STUDIO_THREADS"
-ENV_PRECISION = "STUDIO_PRECISION"
-PRECISIONS = ("fp32", "bf16")
-MAX_THREADS = 1024
-DEVICE_TYPES = ("cpu", "cuda", "mps")
-
-_warned: set[str] = set()
-
-
-def warn_once(message: str) -> None:
-    """``studio: warning: message`` on stderr, once per process (not once per job)."""
-    if message not in _warned:
-        _warned.add(message)
-        print(f"studio: warning: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -40,19 +23,18 @@ class DeviceInfo:
     supports_bf16: bool
 
 
-def choose_device(override: str | None = None) -> torch.device:
-    """The best available device, or the one named by ``override`` / ``$STUDIO_DEVICE``.
+def choose_device(wanted: str | None = None, *, strict: bool = True) -> torch.device:
+    """The device named by ``wanted`` ("cpu", "cuda", "cuda:1", "mps"), else the best available.
 
-    A bad ``override`` raises :class:`StudioError`; a bad ``$STUDIO_DEVICE`` (a typo, or a GPU
-    this machine lacks) is one warning and the automatic choice.
+    A name this machine cannot use raises :class:`StudioError` when ``strict``; otherwise (a
+    value that came from the environment) it is one warning and the automatic choice.
     """
-    if override and override.strip():
-        return _named_device(override.strip().lower(), "device")
-    wanted = os.environ.get(ENV_DEVICE, "").strip().lower()
-    if wanted:
+    if wanted and wanted.strip():
         try:
-            return _named_device(wanted, ENV_DEVICE)
+            return _named_device(wanted.strip().lower(), "device")
         except StudioError as exc:
+            if strict:
+                raise
             warn_once(f"{exc}; using the automatic choice")
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -83,15 +65,20 @@ def _mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
-def describe(device: torch.device) -> DeviceInfo:
-    """Name and memory budget of ``device`` (CPU: an eighth of RAM, capped at 2 GiB)."""
+def describe(device: torch.device, memory_budget: int | None = None) -> DeviceInfo:
+    """Name and memory budget of ``device`` (CPU: an eighth of RAM, capped at 2 GiB; GPU: 70 %
+    of free memory); ``memory_budget`` overrides the budget."""
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         name = torch.cuda.get_device_name(device)
-        return DeviceInfo(device, name, int(free * 0.7), torch.cuda.is_bf16_supported())
-    if device.type == "mps":
-        return DeviceInfo(device, "Apple GPU (MPS)", 4 << 30, False)
-    return DeviceInfo(device, f"CPU ({os.cpu_count()} cores)", _cpu_budget(), _cpu_has_bf16())
+        info = DeviceInfo(device, name, int(free * 0.7), torch.cuda.is_bf16_supported())
+    elif device.type == "mps":
+        info = DeviceInfo(device, "Apple GPU (MPS)", 4 << 30, False)
+    else:
+        info = DeviceInfo(device, f"CPU ({os.cpu_count()} cores)", _cpu_budget(), _cpu_has_bf16())
+    if memory_budget:
+        info = DeviceInfo(info.device, info.name, int(memory_budget), info.supports_bf16)
+    return info
 
 
 def _cpu_budget() -> int:
@@ -113,39 +100,7 @@ def _cpu_has_bf16() -> bool:
         return False
 
 
-def configure_cpu_threads(interactive: bool) -> int:
-    """Set torch's intra-op threads and return the count.
-
-    With a GUI, one core is left to the UI thread so painting stays smooth while a job runs;
-    headless (CLI, benchmarks), every core works. ``STUDIO_THREADS`` overrides.
-    """
-    cores = os.cpu_count() or 1
-    threads = _threads_from_env(max(1, cores - 1) if interactive else cores)
-    torch.set_num_threads(threads)
+def configure_cpu_threads(threads: int) -> int:
+    """Set torch's intra-op threads (:attr:`EngineConfig.cpu_threads`) and return the count."""
+    torch.set_num_threads(max(1, int(threads)))
     return torch.get_num_threads()
-
-
-def _threads_from_env(default: int) -> int:
-    env = os.environ.get(ENV_THREADS, "").strip()
-    if not env:
-        return default
-    try:
-        threads = int(env)
-    except ValueError:
-        threads = 0
-    if 1 <= threads <= MAX_THREADS:
-        return threads
-    warn_once(
-        f"{ENV_THREADS}={env!r} is not a whole number from 1 to {MAX_THREADS}; using {default}"
-    )
-    return default
-
-
-def env_precision() -> str:
-    """``$STUDIO_PRECISION`` in lower case: "fp32", "bf16", or "" for the automatic choice."""
-    env = os.environ.get(ENV_PRECISION, "")
-    wanted = env.strip().lower()
-    if wanted and wanted not in PRECISIONS:
-        warn_once(f"{ENV_PRECISION}={env!r} is not fp32 or bf16; using the automatic choice")
-        return ""
-    return wanted

@@ -13,6 +13,7 @@ from collections.abc import Callable, Generator, Iterator
 import torch
 
 from studio.engine.cache import ModelCache
+from studio.engine.config import EngineConfig
 from studio.engine.device import DeviceInfo, choose_device, describe
 from studio.engine.jobs import CancelToken, JobRequest
 from studio.engine.messages import (
@@ -53,8 +54,15 @@ def _task_table() -> dict[str, TaskFn]:
 class JobRunner:
     """Owns the device description and the model cache; runs jobs one at a time."""
 
-    def __init__(self, device: torch.device | None = None, cache: ModelCache | None = None) -> None:
-        self.device_info: DeviceInfo = describe(device or choose_device())
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        device: torch.device | None = None,
+        cache: ModelCache | None = None,
+    ) -> None:
+        self.config = config or EngineConfig()
+        device = device or choose_device(self.config.device, strict=False)
+        self.device_info: DeviceInfo = describe(device, self.config.memory_budget)
         self.cache = cache or ModelCache()
         self.tasks: dict[str, TaskFn] = _task_table()
 
@@ -68,7 +76,7 @@ class JobRunner:
         if task is None:
             yield JobFailed(job_id, f"unknown task '{request.task}'", "bad_input")
             return
-        ctx = TaskContext(cancel, self.device_info, self.cache)
+        ctx = TaskContext(cancel, self.device_info, self.cache, self.config)
         try:
             cancel.check()
             gen = task(request, ctx)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 from PySide6.QtCore import QThread, Signal
 
+from studio.engine.config import EngineConfig
 from studio.engine.device import configure_cpu_threads
 from studio.engine.jobs import CancelToken, JobRequest
 from studio.engine.messages import JobCancelled, JobFailed
@@ -33,13 +34,14 @@ class EngineThread(QThread):
 
     def __init__(
         self,
-        runner_factory: Callable[[], JobRunner] = JobRunner,
+        runner_factory: Callable[[], JobRunner] | None = None,
         interactive: bool = True,
         parent=None,
+        config: EngineConfig | None = None,
     ) -> None:
         super().__init__(parent)
-        self._runner_factory = runner_factory
-        self._interactive = interactive
+        self.config = config or EngineConfig(interactive=interactive)
+        self._runner_factory = runner_factory or (lambda: JobRunner(self.config))
         self._cond = threading.Condition()
         self._queue: deque[object] = deque()
         self._cancelled_ids: set[int] = set()
@@ -106,7 +108,7 @@ class EngineThread(QThread):
 
     # -- the worker thread ----------------------------------------------------------------------
     def run(self) -> None:
-        configure_cpu_threads(self._interactive)
+        configure_cpu_threads(self.config.cpu_threads)
         torch.set_grad_enabled(False)  # grad mode is per thread: set it in this one
         try:
             self.runner = self._runner_factory()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from studio.engine.config import EngineConfig
 from studio.errors import BadInputError
+
+ROOT = Path(__file__).resolve().parents[2] / "studio"
 
 
 def test_defaults_and_environment(tmp_path) -> None:
@@ -71,3 +76,25 @@ def test_interactive_leaves_a_core_for_the_ui(monkeypatch) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 4)
     assert EngineConfig(interactive=True).cpu_threads == 3
     assert EngineConfig().cpu_threads == 4
+
+
+def environ_readers(folder: str) -> list[str]:
+    found = []
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("environ", "getenv")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+            ):
+                found.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}")
+    return found
+
+
+@pytest.mark.parametrize("folder", ["engine", "models", "document"])
+def test_nothing_below_the_edge_reads_the_environment(folder) -> None:
+    allowed = {"studio/engine/config.py"}
+    readers = [r for r in environ_readers(folder) if r.split(":")[0] not in allowed]
+    assert readers == [], "read settings through EngineConfig, built at the edge"

