@@ -141,6 +141,10 @@ class Document:
         """Remember the current state as saved (after open or export)."""
         self._clean_step = self.history.current_step()
 
+    def mark_unsaved(self) -> None:
+        """Treat the current state as not saved anywhere (e.g. work restored after a crash)."""
+        self._clean_step = _UNSAVED
+
     @property
     def is_modified(self) -> bool:
         """True when the applied steps differ from those at the last :meth:`mark_clean`."""
@@ -434,6 +438,10 @@ def _footprint(layer: Layer) -> Rect:
     if alpha[0, 0] and alpha[0, -1] and alpha[-1, 0] and alpha[-1, -1]:
         return Rect(0, 0, layer.width, layer.height)
     return _alpha_bbox(layer.pixels)
+
+
+#: a history position no document is ever at, so ``is_modified`` stays True until saved
+_UNSAVED: Any = Step("unsaved", [])
 
 
 class _Constant:

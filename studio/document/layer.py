@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,9 @@ class Layer:
     visible: bool = True
     opacity: float = 1.0
     id: int = field(default_factory=new_layer_id)
+    #: what made the pixels (model, parameters, seed, prompt) when an engine result landed here;
+    #: saved in projects and written as export metadata. None for painted or opened layers.
+    provenance: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         p = self.pixels
@@ -54,7 +58,10 @@ class Layer:
         return cls(to_rgba(rgb), name)
 
     def copy(self, name: str | None = None) -> Layer:
-        return Layer(self.pixels.copy(), name or self.name, self.visible, self.opacity)
+        provenance = dict(self.provenance) if self.provenance else None
+        return Layer(
+            self.pixels.copy(), name or self.name, self.visible, self.opacity, provenance=provenance
+        )
 
 
 def to_rgba(image: np.ndarray) -> np.ndarray:
