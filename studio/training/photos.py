@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from studio.atomic_write import write_text_atomic
 from studio.training import gcompris
 
 MIN_SHORT_SIDE = 256
@@ -364,9 +365,7 @@ def build(out: Path, candidates: list[Candidate]) -> dict:
         "images": entries,
     }
     out.mkdir(parents=True, exist_ok=True)
-    tmp = manifest_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    tmp.replace(manifest_file)
+    write_text_atomic(manifest_file, json.dumps(manifest, indent=1))
     return manifest
 
 
