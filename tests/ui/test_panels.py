@@ -144,6 +144,36 @@ def test_history_panel_lists_steps_and_jumps(win, pointer, qtbot) -> None:
     assert "MiB" in win.history_panel.memory.text()
 
 
+def test_history_panel_updates_only_changed_rows(win, pointer) -> None:
+    """A new step adds one row and keeps the existing items (a full refill per stroke made a
+    long painting session quadratic); after undo, a new branch and a jump the rows still
+    mirror the history exactly."""
+    doc = win.document
+    lst = win.history_panel.list
+    win.tools.set_brush("paint", size=6, hardness=1.0, color=(255, 0, 0))
+    for x in range(3):
+        pointer.drag([(10 + 20 * x, 10), (20 + 20 * x, 30)])
+    kept = [lst.item(i) for i in range(lst.count())]
+    pointer.drag([(80, 10), (90, 30)])
+    assert lst.count() == 5 and [lst.item(i) for i in range(4)] == kept
+
+    def shown():
+        return [(lst.item(i).text(), lst.item(i).font().italic()) for i in range(lst.count())]
+
+    def expected():
+        names = ["Open image", *(s.name for s in doc.history.steps)]
+        return [(n, row > doc.history.position) for row, n in enumerate(names)]
+
+    win.actions["undo"].trigger()
+    win.actions["undo"].trigger()
+    assert shown() == expected() and lst.currentRow() == 2
+    win.actions["select_all"].trigger()  # a new branch drops the two undone rows
+    assert shown() == expected() and lst.count() == 4
+    win.actions["undo"].trigger()
+    win.actions["redo"].trigger()
+    assert shown() == expected() and lst.currentRow() == 3
+
+
 def test_each_kind_of_step_undoes_and_redoes(win, pointer) -> None:
     """Stroke, mask edit, layer edit: undo restores the exact state before, redo the after."""
     doc = win.document

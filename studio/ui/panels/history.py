@@ -26,6 +26,10 @@ class HistoryPanel(QWidget):
         self.document: Document | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.list = QListWidget()
+        #: (name, undone) shown in each row, so a change touches only the rows that differ
+        self._rows: list[tuple[str, bool] | None] = []
+        self._grey = QBrush(QColor(140, 140, 140))
+        self._normal = self.list.palette().text()
         self.memory = QLabel()
         self.memory.setStyleSheet("color: palette(mid);")
         layout = QVBoxLayout(self)
@@ -50,10 +54,16 @@ class HistoryPanel(QWidget):
             self.rebuild()
 
     def rebuild(self) -> None:
+        """Bring the rows in line with the history, touching only rows that changed.
+
+        A full clear-and-refill per brush stroke made a long session quadratic (and each
+        refill churned Qt item wrappers); now a stroke adds one row and restyles at most two.
+        """
         blocker = QSignalBlocker(self.list)
-        self.list.clear()
         doc = self.document
         if doc is None:
+            self.list.clear()
+            self._rows = []
             self.memory.clear()
             return
         history = doc.history
@@ -61,15 +71,25 @@ class HistoryPanel(QWidget):
         if history.dropped:
             first = f"… {history.dropped} older step(s) dropped"
         names = [first, *(s.name for s in history.steps)]
-        grey = QBrush(QColor(140, 140, 140))
-        for row, name in enumerate(names):
-            item = QListWidgetItem(name)
-            if row > history.position:
-                item.setForeground(grey)
-                font = QFont(item.font())
-                font.setItalic(True)
-                item.setFont(font)
-            self.list.addItem(item)
+        wanted = [(name, row > history.position) for row, name in enumerate(names)]
+        while self.list.count() > len(wanted):
+            self.list.takeItem(self.list.count() - 1)
+            self._rows.pop()
+        for row, (name, undone) in enumerate(wanted):
+            if row < len(self._rows) and self._rows[row] == (name, undone):
+                continue
+            if row < self.list.count():
+                item = self.list.item(row)
+                item.setText(name)
+            else:
+                item = QListWidgetItem(name)
+                self.list.addItem(item)
+                self._rows.append(None)
+            item.setForeground(self._grey if undone else self._normal)
+            font = QFont(item.font())
+            font.setItalic(undone)
+            item.setFont(font)
+            self._rows[row] = (name, undone)
         self.list.setCurrentRow(history.position)
         self.list.scrollToItem(self.list.item(history.position))
         self.memory.setText(
