@@ -23,7 +23,7 @@ def run_gui(image_path: str | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from studio.engine.config import EngineConfig
+    from studio.engine.config import EngineConfig, use_compile_cache
     from studio.engine.thread import EngineThread
     from studio.paths import user_data_dir
     from studio.ui.main_window import MainWindow
@@ -33,6 +33,7 @@ def run_gui(image_path: str | None = None) -> int:
     app.setOrganizationName("Studio")
     # bad environment values are warned about now, once, rather than at the first job
     config = EngineConfig.from_environment(interactive=True, data_dir=user_data_dir())
+    use_compile_cache(config)
     engine = EngineThread(config=config)
     try:
         try:

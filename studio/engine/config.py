@@ -107,6 +107,19 @@ class EngineConfig:
         )
 
 
+def use_compile_cache(config: EngineConfig) -> None:
+    """Point torch.compile's on-disk caches at ``config.compile_cache`` (called at the edge,
+    before anything compiles), so compiling a model is paid once per machine and tile shape
+    rather than once per process. An explicit ``TORCHINDUCTOR_CACHE_DIR`` is left alone."""
+    if config.compile_cache is None or "TORCHINDUCTOR_CACHE_DIR" in os.environ:
+        return
+    try:
+        config.compile_cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return  # a read-only profile: inductor's default temporary cache still works
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(config.compile_cache)
+
+
 def _device_from(text: str) -> str | None:
     wanted = text.strip().lower()
     if not wanted:

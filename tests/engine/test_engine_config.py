@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,17 @@ def test_nothing_below_the_edge_reads_the_environment(folder) -> None:
     allowed = {"studio/engine/config.py"}
     readers = [r for r in environ_readers(folder) if r.split(":")[0] not in allowed]
     assert readers == [], "read settings through EngineConfig, built at the edge"
+
+
+def test_compile_cache_goes_to_the_user_data_folder(tmp_path, monkeypatch) -> None:
+    from studio.engine.config import use_compile_cache
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "restored-after-the-test")
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
+    config = EngineConfig.from_environment({}, data_dir=tmp_path)
+    use_compile_cache(config)
+    assert (tmp_path / "compile-cache").is_dir()
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "compile-cache")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/elsewhere")
+    use_compile_cache(config)
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/elsewhere"  # the artist's choice wins
