@@ -8,7 +8,9 @@ Every writer in Studio goes through :func:`atomic_open` (or :func:`write_bytes_a
 * the temporary file is flushed, ``fsync``ed and renamed over the target with :func:`os.replace`,
   then the folder is ``fsync``ed, so after a crash the target is either the old or the new file;
 * on any failure, including ``KeyboardInterrupt`` (the CLI turns SIGTERM into one), the
-  temporary file is removed;
+  temporary file is removed; one a killed process (SIGKILL, power cut) left behind is removed
+  by the next write of the same target once it is :data:`STALE_TEMP_SECONDS` old
+  (:func:`remove_stale_temps`);
 * the new file gets the mode an ordinary ``open(path, "w")`` would give it (``0o666`` less the
   umask), or the old file's mode when it replaces one; ``mkstemp`` alone would make it 0600.
 
@@ -19,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +32,11 @@ from typing import BinaryIO
 from studio.errors import BadInputError
 
 TEMP_SUFFIX = ".tmp"
+#: a temporary file untouched this long belongs to a writer that died: every write of a live one
+#: advances its mtime, and the slowest save (a 16k project) finishes well within it
+STALE_TEMP_SECONDS = 5 * 60
+#: the random part :func:`tempfile.mkstemp` puts in a name
+_RANDOM_PART = "[a-z0-9_]{8}"
 
 
 def temp_prefix(target: Path) -> str:
@@ -61,10 +70,40 @@ def check_destination(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def remove_stale_temps(
+    target: str | os.PathLike[str], *, older_than: float = STALE_TEMP_SECONDS
+) -> list[Path]:
+    """Remove the temporary files of ``target`` that a killed writer left beside it.
+
+    Only regular files (never a link) named exactly as :func:`atomic_open` names them, owned by
+    this user and unmodified for ``older_than`` seconds: another process's live temporary file
+    is fresh. Best effort (a folder that cannot be listed is left alone); returns what went.
+    """
+    target = Path(target)
+    pattern = re.compile(re.escape(temp_prefix(target)) + _RANDOM_PART + re.escape(TEMP_SUFFIX))
+    cutoff = time.time() - older_than
+    removed = []
+    with contextlib.suppress(OSError), os.scandir(target.parent) as entries:
+        for entry in entries:
+            if not pattern.fullmatch(entry.name):
+                continue
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                if (
+                    stat.S_ISREG(info.st_mode)
+                    and info.st_mtime < cutoff
+                    and (not hasattr(os, "getuid") or info.st_uid == os.getuid())
+                ):
+                    os.unlink(entry.path)  # unlink never follows a link swapped in meanwhile
+                    removed.append(Path(entry.path))
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """A binary file to write ``path``'s new content into; it replaces ``path`` on success only."""
     target = Path(path)
+    remove_stale_temps(target)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(target), suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -74,8 +74,11 @@ class Settings:
     recent_files: tuple[str, ...] = field(default=(), metadata=limits(max_len=10))
     #: label exports with the model, parameters and seed that made them (PNG text, XMP, IPTC)
     export_metadata: bool = True
+    #: the export options dialog's last choices, each format its own
     export_jpeg_quality: int = field(default=92, metadata=limits(lo=1, hi=100))
+    export_webp_quality: int = field(default=90, metadata=limits(lo=1, hi=100))
     export_webp_lossless: bool = False
+    export_png_16bit: bool = False
     export_tiff_16bit: bool = False
 
     #: one status-bar line when :meth:`load` had to reset values; a plain class attribute,

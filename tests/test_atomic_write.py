@@ -6,8 +6,11 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +179,66 @@ def read_only_folder(tmp_path: Path):
         yield folder
     finally:
         subprocess.run([chattr, "-i", str(folder)], check=True)
+
+
+KILLED_WRITER = """
+import sys
+from studio.atomic_write import atomic_open
+writing = atomic_open(sys.argv[1])
+f = writing.__enter__()
+f.write(b"half a file")
+f.flush()
+print("writing", flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def test_a_temp_file_left_by_a_killed_save_goes_at_the_next_save_once_stale(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "work.ora"
+    target.write_bytes(b"old project")
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(target)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "writing\n"
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+    [left] = [p for p in tmp_path.iterdir() if p.name.startswith(".work.ora.")]
+    assert target.read_bytes() == b"old project"
+    write_bytes_atomic(target, b"saved at once")
+    assert left.exists(), "a fresh temp file may be another process's live one: kept"
+    old = time.time() - atomic_write.STALE_TEMP_SECONDS - 60
+    os.utime(left, (old, old))
+    write_bytes_atomic(target, b"saved later")
+    assert not left.exists(), "the stale one went with the next save of the same target"
+    assert target.read_bytes() == b"saved later"
+    assert _leftovers(tmp_path) == []
+
+
+def test_stale_temp_cleanup_touches_only_this_targets_own_old_temp_files(
+    tmp_path: Path, victim: Path
+) -> None:
+    old = time.time() - atomic_write.STALE_TEMP_SECONDS - 60
+    stale = tmp_path / ".out.png.a1b2c3d4.tmp"
+    kept = {
+        tmp_path / ".out.png.e5f6g7h8.tmp": "fresh: maybe a live writer",
+        tmp_path / ".other.png.a1b2c3d4.tmp": "another target's",
+        tmp_path / ".out.png.backup.tmp": "not a name the writer makes",
+        tmp_path / "out.png.a1b2c3d4.tmp": "not hidden: not ours",
+    }
+    for path in [stale, *kept]:
+        path.write_bytes(b"x")
+        if "fresh" not in kept.get(path, ""):
+            os.utime(path, (old, old))
+    link = tmp_path / ".out.png.zzzzzzzz.tmp"
+    link.symlink_to(victim)
+    os.utime(link, (old, old), follow_symlinks=False)
+    assert atomic_write.remove_stale_temps(tmp_path / "out.png") == [stale]
+    assert all(path.exists() for path in kept), kept
+    assert link.is_symlink() and victim.read_bytes() == b"precious\n"

@@ -4,11 +4,20 @@ labels and options, paste and copy, autosave and the recovery offer after a cras
 A mixin of :class:`studio.ui.main_window.MainWindow` (it uses the window's ``document``,
 ``settings``, ``tools``, ``controller``, ``set_document``, ``show_error`` and status bar).
 Dialogs are methods tests replace (``ask_new_document``, ``ask_overwrite``, ``ask_recovery``).
+
+Autosave never holds up the window: the GUI thread only snapshots the document (copies of the
+layers changed since the last autosave, into memory the worker allocated beforehand) and one
+worker thread, owned here and never the engine's, encodes and writes it; at most one autosave
+is in flight, and closing waits for it before the last one.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QTimer
@@ -28,8 +37,9 @@ from PySide6.QtWidgets import (
 from studio.document import Document, Layer
 from studio.document.ora import is_project_path, open_project, save_project
 from studio.errors import StudioError, os_error_message
-from studio.export_metadata import ExportOptions, labels_from_layers
-from studio.recovery import RecoveryEntry, RecoveryStore, new_key
+from studio.export_metadata import ExportLabels, ExportOptions, labels_from_layers
+from studio.recovery import RecoveryEntry, RecoveryStore, make_buffers, new_key
+from studio.ui.export_options import ExportOptionsDialog, is_tiff
 from studio.ui.qimage import numpy_to_qimage, qimage_to_numpy
 
 PROJECT_FILTER = "OpenRaster project (*.ora)"
@@ -39,6 +49,10 @@ OPEN_FILTER = (
 )
 EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp);;TIFF (*.tif *.tiff)"
 MAX_RECENT = 10
+#: closing waits this long for an autosave being written, and as long again for the last one
+AUTOSAVE_CLOSE_WAIT_S = 30.0
+#: how often the GUI looks whether the autosave being written has finished
+_AUTOSAVE_POLL_MS = 50
 
 
 class FileCommands:
@@ -46,10 +60,17 @@ class FileCommands:
     def _init_file_commands(self) -> None:
         self.recovery = RecoveryStore()
         self.recovery_key = new_key()
+        self._autosave_pool: ThreadPoolExecutor | None = None
+        #: the worker's current part: making buffers for a snapshot, or writing one
+        self._autosave_future: Future[Any] | None = None
+        self._autosave_then_snapshot = False
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(int(self.settings.autosave_seconds * 1000))
         self.autosave_timer.timeout.connect(self.autosave_now)
         self.autosave_timer.start()
+        self._autosave_poll = QTimer(self)
+        self._autosave_poll.setInterval(_AUTOSAVE_POLL_MS)
+        self._autosave_poll.timeout.connect(self._autosave_check)
 
     def _document_replaced(self, old: Document | None) -> None:
         """A new document took the window: the old one was saved or discarded already."""
@@ -59,19 +80,88 @@ class FileCommands:
 
     # -- autosave and recovery ---------------------------------------------------------------------
     def autosave_now(self) -> bool:
-        """Copy the document to the recovery folder if it changed; never interrupts the artist."""
+        """Start copying the document to the recovery folder if it changed and no autosave is
+        being written; the writing happens off the GUI thread. Returns whether one started."""
+        if self.autosave_running():
+            return False  # the next tick saves what changed meanwhile
+        return self._start_autosave()
+
+    def autosave_running(self) -> bool:
+        """Whether an autosave is under way (until the GUI thread has seen it finish)."""
+        return self._autosave_future is not None
+
+    def wait_for_autosave(self, timeout: float = AUTOSAVE_CLOSE_WAIT_S) -> bool:
+        """Block until the autosave under way is written; False if it still runs at timeout."""
+        deadline = time.monotonic() + timeout
+        while (future := self._autosave_future) is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not concurrent.futures.wait([future], left).done:
+                return False
+            self._autosave_check()  # may go on from making buffers to writing
+        return True
+
+    def autosave_before_close(self) -> bool:
+        """On close: let the autosave under way finish, then save the latest state and wait
+        for that too (each at most :data:`AUTOSAVE_CLOSE_WAIT_S`). True when nothing is left
+        being written."""
+        self.wait_for_autosave()
+        # after a timeout this queues behind the late one on the same single worker
+        self._start_autosave(prepare=False)
+        return self.wait_for_autosave()
+
+    def stop_autosave(self) -> None:
+        """The window closes: no more autosaves; a late write still finishes before exit."""
+        self.autosave_timer.stop()
+        self._autosave_poll.stop()
+        if self._autosave_pool is not None:
+            self._autosave_pool.shutdown(wait=False)
+            self._autosave_pool = None
+
+    def _start_autosave(self, *, prepare: bool = True, spare: list | None = None) -> bool:
+        """Snapshot and hand the write to the worker; with ``prepare``, first have the worker
+        make the new memory the snapshot needs (then :meth:`_autosave_check` snapshots)."""
         doc = self.document
         if doc is None:
             return False
+        key = self.recovery_key
+        if prepare and (needs := self.recovery.copies_needed(doc, key)):
+            self._autosave_then_snapshot = True
+            self._submit_autosave(make_buffers, needs)
+            return True
         title = Path(doc.info.path).name if doc.info.path else "Untitled"
         try:
-            return self.recovery.autosave(
-                doc, self.recovery_key, title=title, source_path=doc.info.path
+            job = self.recovery.snapshot(
+                doc, key, title=title, source_path=doc.info.path, spare=spare
             )
-        except (StudioError, OSError) as exc:
+        except MemoryError:
+            self.statusBar().showMessage("Autosave failed: not enough memory for a copy", 15000)
+            return False
+        if job is None:
+            return False
+        self._submit_autosave(job.write)
+        return True
+
+    def _submit_autosave(self, work: Any, *args: Any) -> None:
+        if self._autosave_pool is None:
+            self._autosave_pool = ThreadPoolExecutor(1, thread_name_prefix="studio-autosave")
+        self._autosave_future = self._autosave_pool.submit(work, *args)
+        self._autosave_poll.start()
+
+    def _autosave_check(self) -> None:
+        """On the GUI thread, once the worker's part is done: snapshot into the buffers it
+        made, or say that the write failed."""
+        future = self._autosave_future
+        if future is None or not future.done():
+            return
+        self._autosave_poll.stop()
+        self._autosave_future = None
+        then_snapshot, self._autosave_then_snapshot = self._autosave_then_snapshot, False
+        exc = future.exception()
+        if exc is not None:
             why = os_error_message(exc) if isinstance(exc, OSError) else str(exc)
             self.statusBar().showMessage(f"Autosave failed: {why}", 15000)
-            return False
+        elif then_snapshot:
+            self._start_autosave(prepare=False, spare=future.result())
 
     def ask_recovery(self, entry: RecoveryEntry) -> str:
         """'restore', 'discard' or 'keep' for one recoverable document. Tests replace this."""
@@ -268,6 +358,7 @@ class FileCommands:
         return answer == QMessageBox.StandardButton.Yes
 
     def export_dialog(self) -> bool:
+        """File dialog, a question before replacing a file, the format's options, then write."""
         if self.document is None:
             return False
         path, _ = QFileDialog.getSaveFileName(
@@ -281,20 +372,45 @@ class FileCommands:
             return False
         if Path(path).exists() and not self.ask_overwrite(path):
             return False
+        if not self.ask_export_options(path):
+            return False
         return self.export_path(path)
 
-    def export_options(self) -> ExportOptions:
-        """Labels (unless turned off in the settings) and the remembered format options."""
-        s, doc = self.settings, self.document
-        labels = None
-        if s.export_metadata and doc is not None:
-            labels = labels_from_layers(layer.provenance for layer in doc.layers if layer.visible)
+    def ask_export_options(self, path: str | Path) -> bool:
+        """The options of ``path``'s format (none shown for a format without any); the choices
+        are remembered. False when the artist cancelled."""
+        labels = self._export_labels(force=True)
+        dialog = ExportOptionsDialog(path, self.settings, can_label=labels is not None, parent=self)
+        try:
+            if not dialog.has_options:
+                return True
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return False
+            dialog.store(self.settings)
+            self.schedule_save()
+            return True
+        finally:
+            dialog.deleteLater()
+
+    def export_options(self, path: str | Path | None = None) -> ExportOptions:
+        """Labels (unless turned off in the settings) and the remembered options of ``path``'s
+        format (16 bits are kept apart for PNG and TIFF)."""
+        s = self.settings
+        sixteen = s.export_tiff_16bit if path is not None and is_tiff(path) else s.export_png_16bit
+        webp = path is not None and Path(path).suffix.lower() == ".webp"
         return ExportOptions(
-            labels,
-            quality=s.export_jpeg_quality,
+            self._export_labels(),
+            quality=s.export_webp_quality if webp else s.export_jpeg_quality,
             lossless=s.export_webp_lossless,
-            bit_depth=16 if s.export_tiff_16bit else None,
+            bit_depth=16 if sixteen else None,
         )
+
+    def _export_labels(self, *, force: bool = False) -> ExportLabels | None:
+        """What made the visible layers, unless labels are turned off (``force``: anyway)."""
+        doc = self.document
+        if doc is None or not (force or self.settings.export_metadata):
+            return None
+        return labels_from_layers(layer.provenance for layer in doc.layers if layer.visible)
 
     # -- clipboard ---------------------------------------------------------------------------------
     def paste_image(self) -> bool:

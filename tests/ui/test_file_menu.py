@@ -69,6 +69,7 @@ def test_export_never_proposes_the_source_name_and_asks_before_replacing(
         return str(target), ""
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", dialog)
+    win.ask_export_options = lambda path: True  # tests/ui/test_export_options.py drives it
     win.ask_overwrite = lambda path: False
     assert not win.export_dialog()
     assert target.read_bytes() == b"keep me" and proposed == [str(tmp_path / "photo-edited.png")]
