@@ -24,9 +24,9 @@ import torch
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from studio.engine.events import Result
 from studio.engine.messages import TERMINAL
 from studio.engine.runner import JobRunner
-from studio.engine.tasks.events import Result
 from studio.engine.thread import EngineThread
 from studio.engine.tiling import run_tiled
 from studio.geometry import Rect

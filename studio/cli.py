@@ -18,10 +18,7 @@ from pathlib import Path
 from studio import __version__
 from studio.errors import StudioError, os_error_message
 
-COMMANDS = ("upscale", "inpaint", "outpaint", "stylize", "generate", "models")
 EXIT_ERROR = 1
-#: the best method Studio ships (checkpoints/studio-inpaint.md: +1.5 dB over Telea in the hole)
-DEFAULT_INPAINT_METHOD = "studio-inpaint"
 NO_METADATA_HELP = "do not label the output with the model, parameters and seed that made it"
 
 
@@ -33,12 +30,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def commands() -> list[str]:
+    """The subcommands: one per task of the task table, then ``models``."""
+    from studio.engine.task_table import kind_names
+
+    return [*kind_names(), "models"]
+
+
 def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in COMMANDS:
+    if args and args[0] in commands():
         return _run_command(args)
     parser = argparse.ArgumentParser(
-        prog="studio", description="Studio image editor. Commands: " + ", ".join(COMMANDS)
+        prog="studio", description="Studio image editor. Commands: " + ", ".join(commands())
     )
     parser.add_argument("--version", action="version", version=f"studio {__version__}")
     parser.add_argument("image", nargs="?", help="image to open in the editor")
@@ -48,142 +52,21 @@ def _main(argv: Sequence[str] | None) -> int:
     return run_gui(ns.image)
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(tasks: bool = True) -> argparse.ArgumentParser:
+    """The subcommands: each task's from its row in the task table (``tasks``: False leaves
+    them out, so that ``studio models`` does not import the task modules), then ``models``."""
+    from studio.engine.task_table import all_tasks
+
     parser = argparse.ArgumentParser(prog="studio")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    up = sub.add_parser("upscale", help="enlarge an image")
-    up.add_argument("input")
-    up.add_argument("output")
-    up.add_argument(
-        "--model",
-        default="lanczos",
-        help="model id (see: studio models list) or a .safetensors/.pth file",
-    )
-    up.add_argument(
-        "--scale",
-        type=float,
-        default=None,
-        help="factor, may be fractional (default: the model's own; 2 for lanczos and bicubic)",
-    )
-    up.add_argument(
-        "--width", type=int, default=None, help="target width in pixels (wins over --scale)"
-    )
-    up.add_argument(
-        "--tile",
-        type=int,
-        default=None,
-        help="input tile side in pixels; 0 = no tiling; default: from memory",
-    )
-    up.add_argument(
-        "--compile",
-        action="store_true",
-        help="always torch.compile the model (~40 s once per tile shape; by default it is "
-        "measured and used only for jobs long enough to repay it)",
-    )
-    up.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16", "fp16"),
-        default=None,
-        help="default auto: the fastest precision measured on this machine within 0.5/255 "
-        "of fp32 (remembered per model and tile shape)",
-    )
-    up.add_argument("--quiet", action="store_true", help="no progress bar")
-    up.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
-
-    inp = sub.add_parser("inpaint", help="fill the masked area of an image")
-    inp.add_argument("input")
-    inp.add_argument("mask", help="white (or opaque) = fill; same size as the image")
-    inp.add_argument("output")
-    inp.add_argument(
-        "--method",
-        default=DEFAULT_INPAINT_METHOD,
-        help="inpaint model id (studio models list) or a LaMa/MAT weight file",
-    )
-    inp.add_argument("--grow", type=int, default=0, help="grow (or shrink, negative) the mask, px")
-    inp.add_argument("--feather", type=int, default=0, help="soft edge outside the mask, px")
-    inp.add_argument("--padding", type=int, default=64, help="context around each region, px")
-    inp.add_argument("--seed", type=int, default=0)
-    inp.add_argument("--quiet", action="store_true")
-    inp.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
-
-    out = sub.add_parser("outpaint", help="extend the canvas and fill the new area")
-    out.add_argument("input")
-    out.add_argument("output")
-    out.add_argument(
-        "--method",
-        default=DEFAULT_INPAINT_METHOD,
-        help="inpaint model id (studio models list) or a LaMa/MAT weight file",
-    )
-    for side in ("left", "right", "top", "bottom"):
-        out.add_argument(f"--{side}", type=int, default=0, help=f"pixels to add on the {side}")
-    out.add_argument(
-        "--aspect", default=None, help="extend evenly to this aspect ratio instead, e.g. 16:9"
-    )
-    out.add_argument("--feather", type=int, default=8)
-    out.add_argument("--seed", type=int, default=0)
-    out.add_argument("--quiet", action="store_true")
-    out.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
-
-    sty = sub.add_parser("stylize", help="repaint an image in a style")
-    sty.add_argument("input")
-    sty.add_argument("output")
-    sty.add_argument(
-        "--style",
-        default="starry-night",
-        help="a style id (studio models list), a painting preset, or a picture file",
-    )
-    sty.add_argument(
-        "--mix",
-        default=None,
-        help="blend built-in styles, weights from 0 to 1: 'starry-night=0.7,copper=0.3'",
-    )
-    sty.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = full style")
-    sty.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
-    sty.add_argument("--mask", default=None, help="only where the mask is white (or opaque)")
-    sty.add_argument("--feather", type=int, default=8, help="soft mask edge, px")
-    sty.add_argument(
-        "--resolution",
-        type=int,
-        default=1024,
-        help="long side processed (stroke size follows it); 0 = full size",
-    )
-    sty.add_argument("--tile", type=int, default=None, help="tile side; 0 = never tile")
-    sty.add_argument("--quiet", action="store_true")
-    sty.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
-
-    gen = sub.add_parser("generate", help="new images from noise (a grid to pick from)")
-    gen.add_argument("output", help="the grid image; with --count 1 just the image")
-    gen.add_argument("--noise", action="store_true", help="generate from noise (the default)")
-    gen.add_argument("--model", default="studio-emoji-gan", help="generate model id or file")
-    gen.add_argument("--seed", type=int, default=0, help="cell i uses seed + i")
-    gen.add_argument("--count", type=int, default=16)
-    gen.add_argument(
-        "--truncation", type=float, default=1.0, help="< 1: safer, less varied; > 1: wilder"
-    )
-    gen.add_argument(
-        "--interpolate-to",
-        type=int,
-        default=None,
-        metavar="SEED_B",
-        help="a strip from --seed to this seed instead of a grid",
-    )
-    gen.add_argument(
-        "--variations-of",
-        default=None,
-        metavar="IMAGE",
-        help="variations of this image (VAE models)",
-    )
-    gen.add_argument("--strength", type=float, default=0.5, help="how far variations wander")
-    gen.add_argument(
-        "--upscale",
-        default=None,
-        metavar="MODEL",
-        help="enlarge each image with this upscale model to --size",
-    )
-    gen.add_argument("--size", type=int, default=256, help="cell size after --upscale")
-    gen.add_argument("--quiet", action="store_true")
-    gen.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
+    for task in all_tasks() if tasks else ():
+        if task.cli is None:
+            continue
+        command = sub.add_parser(str(task.kind), help=task.cli.help)
+        task.cli.add_arguments(command)  # a task's command always has an ``output``
+        command.add_argument("--quiet", action="store_true", help="no progress bar")
+        command.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
+        command.set_defaults(task_def=task)
 
     models = sub.add_parser("models", help="list or import models")
     msub = models.add_subparsers(dest="models_command", required=True)
@@ -207,19 +90,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _run_command(args: list[str]) -> int:
-    ns = _build_parser().parse_args(args)
+    ns = _build_parser(tasks=args[0] != "models").parse_args(args)
     restore_signals = _unwind_on_signals()
     try:
-        if ns.command == "upscale":
-            return _upscale(ns)
-        if ns.command == "inpaint":
-            return _inpaint(ns)
-        if ns.command == "outpaint":
-            return _outpaint(ns)
-        if ns.command == "stylize":
-            return _stylize(ns)
-        if ns.command == "generate":
-            return _generate(ns)
+        if (task := getattr(ns, "task_def", None)) is not None:
+            return _run_task(task, ns)
         if ns.command == "models" and ns.models_command == "list":
             return _models_list(ns.task)
         if ns.command == "models" and ns.models_command == "info":
@@ -311,13 +186,14 @@ def _models_info(model_id: str) -> int:
 def _models_list(task: str | None) -> int:
     from studio.models.registry import all_models
     from studio.models.style_names import STYLES
+    from studio.task_kind import TaskKind
 
     rows = all_models(task)
     width = max(len(m.id) for m in rows) if rows else 10
     for m in rows:
-        scale = f"x{m.scale}" if m.task == "upscale" and m.scale > 1 else ""
+        scale = f"x{m.scale}" if m.task == TaskKind.UPSCALE and m.scale > 1 else ""
         print(f"{m.id:<{width}}  {m.task:<8} {scale:<4} {m.speed_hint:<10} {m.description}")
-    if task in (None, "stylize"):
+    if task in (None, TaskKind.STYLIZE):
         print("\nstyles (studio stylize --style ID):")
         for _index, style_id, _name, description in STYLES:
             print(f"  {style_id:<22} {description}")
@@ -352,138 +228,40 @@ def _import_ncnn(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _upscale(ns: argparse.Namespace) -> int:
-    from studio.engine.jobs import JobRequest, UpscaleParams
-    from studio.engine.tasks.context import is_weight_path
-    from studio.models.registry import get_model
+def _run_task(task, ns: argparse.Namespace) -> int:
+    """A task's command: check the output can be written, build the job from the task's row,
+    read its inputs, run it, write the result."""
+    from studio.engine.jobs import JobRequest
+    from studio.imageio import read_mask
     from studio.project_io import check_output, write_result
 
-    if not is_weight_path(ns.model):
-        get_model(ns.model, "upscale")  # fail on a bad name or path before any work
     check_output(ns.output)
-    params = UpscaleParams(model=ns.model, scale=ns.scale, target_width=ns.width, tile=ns.tile)
-    loaded = _read_input(ns.input, params)
-    overrides = {"compile": "on" if ns.compile else None, "precision": ns.precision}
-    image = _run_headless(JobRequest(params, loaded.pixels), quiet=ns.quiet, **overrides)
-    write_result(ns.output, image, loaded, params, labels=not ns.no_metadata)
-    if not ns.quiet:
+    job = task.cli.build(ns, _CliReader())
+    loaded = _read_input(job.image, job.params) if job.image is not None else None
+    pixels = job.pixels if loaded is None else loaded.pixels
+    mask = None
+    if job.mask is not None:
+        h, w = pixels.shape[:2]
+        mask = read_mask(job.mask, (w, h))
+    request = JobRequest(job.params, pixels, mask=mask)
+    image = _run_headless(request, quiet=ns.quiet, **job.engine)
+    write_result(ns.output, image, loaded, job.params, labels=not ns.no_metadata)
+    if job.report_size and not ns.quiet:
         print(f"wrote {ns.output} ({image.shape[1]}x{image.shape[0]})", file=sys.stderr)
     return 0
 
 
-def _inpaint(ns: argparse.Namespace) -> int:
-    from studio.engine.jobs import InpaintParams, JobRequest
-    from studio.engine.tasks.context import is_weight_path
-    from studio.imageio import read_mask
-    from studio.models.registry import get_model
-    from studio.project_io import check_output, write_result
+class _CliReader:
+    """What a task's command may read while it builds its job (see ``CliReader``)."""
 
-    if not is_weight_path(ns.method):
-        get_model(ns.method, "inpaint")
-    check_output(ns.output)
-    params = InpaintParams(
-        method=ns.method, grow=ns.grow, feather=ns.feather, padding=ns.padding, seed=ns.seed
-    )
-    loaded = _read_input(ns.input, params)
-    h, w = loaded.pixels.shape[:2]
-    mask = read_mask(ns.mask, (w, h))
-    image = _run_headless(JobRequest(params, loaded.pixels, mask=mask), quiet=ns.quiet)
-    write_result(ns.output, image, loaded, params, labels=not ns.no_metadata)
-    return 0
+    def size(self, path: str) -> tuple[int, int]:
+        from studio.project_io import read_input_header
 
+        header = read_input_header(path)
+        return header.width, header.height
 
-def _outpaint(ns: argparse.Namespace) -> int:
-    from studio.engine.jobs import JobRequest, OutpaintParams
-    from studio.engine.tasks.context import is_weight_path
-    from studio.engine.tasks.inpaint import margins_for_aspect, parse_aspect
-    from studio.errors import BadInputError
-    from studio.models.registry import get_model
-    from studio.project_io import check_output, read_input_header, write_result
-
-    if not is_weight_path(ns.method):
-        get_model(ns.method, "inpaint")
-    check_output(ns.output)
-    margins = {side: getattr(ns, side) for side in ("left", "right", "top", "bottom")}
-    if ns.aspect is not None:
-        if any(margins.values()):
-            raise BadInputError("give either --aspect or the sides to extend, not both")
-        header = read_input_header(ns.input)  # the size, without decoding the pixels yet
-        w, h = header.width, header.height
-        margins = margins_for_aspect(w, h, parse_aspect(ns.aspect))
-        if not any(margins.values()):
-            raise BadInputError(f"the image ({w}x{h}) already has the aspect ratio {ns.aspect}")
-    params = OutpaintParams(method=ns.method, feather=ns.feather, seed=ns.seed, **margins)
-    loaded = _read_input(ns.input, params)
-    image = _run_headless(JobRequest(params, loaded.pixels), quiet=ns.quiet)
-    write_result(ns.output, image, loaded, params, labels=not ns.no_metadata)
-    return 0
-
-
-def _stylize(ns: argparse.Namespace) -> int:
-    from studio.engine.jobs import IMAGE_STYLE, JobRequest, StylizeParams
-    from studio.errors import BadInputError
-    from studio.imageio import read_mask
-    from studio.project_io import check_output, write_result
-
-    check_output(ns.output)
-    style, style_image, mix = ns.style, None, ()
-    if Path(ns.style).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"):
-        style, style_image = IMAGE_STYLE, _read_input(ns.style).pixels
-    if ns.mix:
-        try:
-            mix = tuple(
-                (name.strip(), float(weight))
-                for name, weight in (part.split("=") for part in ns.mix.split(","))
-            )
-        except ValueError:
-            raise BadInputError(
-                "--mix takes name=weight pairs, e.g. starry-night=0.7,copper=0.3"
-            ) from None
-    params = StylizeParams(
-        style=style,
-        mix=mix,
-        style_image=style_image,
-        strength=ns.strength,
-        preserve_colors=ns.preserve_colors,
-        resolution=ns.resolution,
-        tile=ns.tile,
-        feather=ns.feather,
-    )
-    loaded = _read_input(ns.input, params)
-    h, w = loaded.pixels.shape[:2]
-    mask = read_mask(ns.mask, (w, h)) if ns.mask else None
-    image = _run_headless(JobRequest(params, loaded.pixels, mask=mask), quiet=ns.quiet)
-    write_result(ns.output, image, loaded, params, labels=not ns.no_metadata)
-    return 0
-
-
-def _generate(ns: argparse.Namespace) -> int:
-    from studio.engine.jobs import JobRequest
-    from studio.engine.tasks.generate import GenerateParams, no_pixels
-    from studio.project_io import check_output, write_result
-
-    check_output(ns.output)
-    mode, image = "samples", no_pixels()
-    if ns.interpolate_to is not None:
-        mode = "interpolate"
-    if ns.variations_of:
-        mode = "variations"
-    params = GenerateParams(
-        model=ns.model,
-        seed=ns.seed,
-        count=ns.count,
-        truncation=ns.truncation,
-        mode=mode,
-        seed_b=ns.interpolate_to if ns.interpolate_to is not None else 1,
-        strength=ns.strength,
-        upscale_model=ns.upscale,
-        out_size=ns.size,
-    )
-    if ns.variations_of:
-        image = _read_input(ns.variations_of).pixels[:, :, :3]
-    grid = _run_headless(JobRequest(params, image), quiet=ns.quiet)  # one cell: the image
-    write_result(ns.output, grid, None, params, labels=not ns.no_metadata)
-    return 0
+    def picture(self, path: str):
+        return _read_input(path).pixels
 
 
 def _read_input(path: str, params: object = None):
@@ -510,10 +288,11 @@ def _read_input(path: str, params: object = None):
 
 def engine_config(**overrides):
     """The engine settings of a headless run: the environment, then the command's options."""
-    from studio.engine.config import EngineConfig
+    from studio.engine.config import EngineConfig, use_compile_cache
     from studio.paths import user_data_dir
 
     config = EngineConfig.from_environment(interactive=False, data_dir=user_data_dir())
+    use_compile_cache(config)
     return config.with_overrides(**overrides)
 
 

@@ -39,8 +39,9 @@ class ModelOutputError(StudioError):
     kind = "bad_output"
 
 
-class JobCancelled(Exception):
-    """Raised inside a task when its cancel token is set."""
+class Cancelled(Exception):
+    """Raised inside a task when its cancel token is set (the runner then sends the
+    :class:`~studio.engine.messages.JobCancelled` message)."""
 
 
 def os_error_message(exc: OSError, path: object = None) -> str:

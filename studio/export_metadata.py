@@ -26,6 +26,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from studio import __version__
+from studio.task_kind import TaskKind
 
 IPTC_SOURCE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 GENERATED = IPTC_SOURCE + "trainedAlgorithmicMedia"
@@ -129,7 +130,7 @@ def labels_from_layers(provenances: Iterable[Mapping[str, Any] | None]) -> Expor
     steps = tuple(p for p in provenances if p)
     if not steps:
         return None
-    generated = all(p.get("task") == "generate" for p in steps) and bool(
+    generated = all(p.get("task") == TaskKind.GENERATE for p in steps) and bool(
         steps[0].get("whole_image")
     )
     return ExportLabels(steps, generated)
@@ -162,7 +163,8 @@ def xmp_packet(labels: ExportLabels) -> bytes:
     """An XMP packet (UTF-8) with the digital source type, the tool and the edit history."""
     events = "".join(
         "<rdf:li rdf:parseType='Resource'>"
-        f"<stEvt:action>{'created' if step.get('task') == 'generate' else 'edited'}</stEvt:action>"
+        f"<stEvt:action>{'created' if step.get('task') == TaskKind.GENERATE else 'edited'}"
+        "</stEvt:action>"
         f"<stEvt:softwareAgent>{escape(_agent(step))}</stEvt:softwareAgent>"
         f"<stEvt:parameters>{escape(a1111_parameters(step))}</stEvt:parameters>"
         "</rdf:li>"

@@ -27,6 +27,7 @@ from studio.export_metadata import (
     insert_png_chunks,
     png_text_chunks,
 )
+from studio.pixels import to_8bit
 
 _PILLOW_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 _PILLOW_FORMATS.update({".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"})
@@ -45,7 +46,7 @@ def write_export(
     if options.bit_depth == 16 and sixteen_ok and pixels.dtype == np.uint8:
         pixels = pixels.astype(np.uint16) * 257
     if pixels.dtype == np.uint16 and (options.bit_depth == 8 or not sixteen_ok):
-        pixels = ((pixels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        pixels = to_8bit(pixels)
     if pixels.dtype == np.uint16:
         if ext == ".png":
             write_bytes_atomic(p, _png16(pixels, metadata, options))

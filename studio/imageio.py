@@ -22,6 +22,7 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from studio.atomic_write import atomic_open, check_destination, write_bytes_atomic
 from studio.errors import BadInputError
+from studio.pixels import max_value, quantize, to_8bit, to_unit
 
 if TYPE_CHECKING:
     from studio.export_metadata import ExportOptions
@@ -235,8 +236,8 @@ def _to_array(im: Image.Image) -> np.ndarray:
         arr = np.clip(arr, 0, 65535).astype(np.uint16)
         return np.repeat(arr[:, :, None], 3, axis=2)
     if im.mode == "F":
-        arr = np.clip(np.asarray(im, np.float32), 0, 1)
-        return np.repeat((arr * 255 + 0.5).astype(np.uint8)[:, :, None], 3, axis=2)
+        arr = quantize(np.asarray(im, np.float32), np.uint8)
+        return np.repeat(arr[:, :, None], 3, axis=2)
     return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
 
 
@@ -265,9 +266,7 @@ def write_image(
     if pixels.dtype == np.uint16 and ext in (".png", ".tif", ".tiff"):
         _write_16bit(p, pixels)
         return
-    if pixels.dtype == np.uint16:
-        pixels = (pixels.astype(np.uint32) * 255 + 32767) // 65535
-        pixels = pixels.astype(np.uint8)
+    pixels = to_8bit(pixels)
     if pixels.shape[2] == 4 and ext in (".jpg", ".jpeg", ".bmp"):
         pixels = flatten_on_white(pixels)
     im = Image.fromarray(np.ascontiguousarray(pixels), "RGBA" if pixels.shape[2] == 4 else "RGB")
@@ -335,11 +334,10 @@ def read_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None)
     """
     loaded = read_image(path)
     px = loaded.pixels
-    maxval = float(np.iinfo(px.dtype).max)
-    if px.shape[2] == 4 and px[:, :, 3].min() < maxval:
-        mask = px[:, :, 3].astype(np.float32) / maxval
+    if px.shape[2] == 4 and px[:, :, 3].min() < max_value(px.dtype):
+        mask = to_unit(px[:, :, 3])
     else:
-        rgb = px[:, :, :3].astype(np.float32) / maxval
+        rgb = to_unit(px[:, :, :3])
         mask = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
     if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
         raise BadInputError(

@@ -22,6 +22,8 @@ from studio.document import Document, Layer
 from studio.document.ora import is_project_path, open_project, save_project
 from studio.export_metadata import ExportOptions, labels_from_layers, provenance_of
 from studio.imageio import ImageHeader, LoadedImage
+from studio.pixels import to_8bit
+from studio.task_kind import TaskKind
 
 #: key of ``LoadedImage.metadata`` holding the provenance of a project's layers (bottom first)
 PROVENANCE_KEY = "layer_provenance"
@@ -103,7 +105,7 @@ def _fit(pixels: np.ndarray, w: int, h: int, step: dict[str, Any]) -> np.ndarray
     params = step.get("params", {})
     left, top = int(params.get("left", 0) or 0), int(params.get("top", 0) or 0)
     ih, iw = pixels.shape[:2]
-    if step.get("task") == "outpaint" and left + iw <= w and top + ih <= h:
+    if step.get("task") == TaskKind.OUTPAINT and left + iw <= w and top + ih <= h:
         canvas = np.zeros((h, w, 4), np.uint8)
         canvas[top : top + ih, left : left + iw] = pixels
         return canvas
@@ -112,8 +114,7 @@ def _fit(pixels: np.ndarray, w: int, h: int, step: dict[str, Any]) -> np.ndarray
 
 
 def _rgba8(pixels: np.ndarray) -> np.ndarray:
-    if pixels.dtype == np.uint16:
-        pixels = ((pixels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    pixels = to_8bit(pixels)
     if pixels.shape[2] == 4:
         return np.ascontiguousarray(pixels)
     out = np.empty((*pixels.shape[:2], 4), np.uint8)

@@ -14,8 +14,9 @@ os.environ.setdefault("STUDIO_HOME", tempfile.mkdtemp(prefix="studio-test-home-"
 import numpy as np
 import pytest
 
-from fakes import Gates, make_fake_task
+from fakes import FakeKind, Gates, fake_task
 from studio.engine.runner import JobRunner
+from studio.engine.task_table import register, unregister
 
 
 @pytest.fixture(autouse=True)
@@ -41,14 +42,10 @@ def gates() -> Gates:
 
 @pytest.fixture
 def fake_runner_factory(gates: Gates):
-    """A runner factory whose runners also know the ``fake`` task."""
-
-    def factory() -> JobRunner:
-        runner = JobRunner()
-        runner.tasks["fake"] = make_fake_task(gates)
-        return runner
-
-    return factory
+    """A runner factory, with the ``fake`` task registered in the task table meanwhile."""
+    register(fake_task(gates))
+    yield JobRunner
+    unregister(FakeKind.FAKE)
 
 
 @pytest.fixture

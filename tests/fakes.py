@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
 
 import numpy as np
 
+from studio.engine.events import Partial, Progress, Result
 from studio.engine.jobs import JobRequest
+from studio.engine.task_table import TaskDef
 from studio.engine.tasks.context import TaskContext
-from studio.engine.tasks.events import Partial, Progress, Result
 from studio.geometry import Rect
+
+
+class FakeKind(StrEnum):
+    """The tests' own tasks (registered in the task table by fixtures, not built in)."""
+
+    FAKE = "fake"
+    STAMP = "stamp"
 
 
 @dataclass(frozen=True)
@@ -21,7 +31,7 @@ class FakeParams:
     fail_at: int | None = None
     gated: bool = False
 
-    task = "fake"
+    task: ClassVar[FakeKind] = FakeKind.FAKE
 
 
 class Gates:
@@ -57,6 +67,11 @@ def make_fake_task(gates: Gates):
         return Result(request.image.copy(), Rect(0, 0, w, h), {"tiles": p.tiles})
 
     return fake_task
+
+
+def fake_task(gates: Gates) -> TaskDef:
+    """The fake task's row (its result lands as a region, like inpaint's)."""
+    return TaskDef(FakeKind.FAKE, "Fake", FakeParams, make_fake_task(gates))
 
 
 def wait_finished(qtbot, window, timeout: int = 30000):

@@ -115,6 +115,7 @@ def _check(path: Path) -> str:
     return "read"
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")  # damage is the point
 def test_fuzzed_images_never_raise_a_traceback_or_hang(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     names = sorted(SOURCES)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from studio.geometry import Rect
+from studio.pixels import quantize
 
 _layer_ids = itertools.count(1)
 
@@ -137,8 +138,8 @@ def _blend(visible: Sequence[Layer], rect: Rect) -> np.ndarray:
     out = np.zeros((rect.h, rect.w, 4), np.uint8)
     nz = acc_a[:, :, 0] > 0
     rgb = np.divide(acc_rgb, acc_a, out=np.zeros_like(acc_rgb), where=acc_a > 0)
-    out[:, :, :3] = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    out[:, :, 3] = np.clip(acc_a[:, :, 0] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    out[:, :, :3] = quantize(rgb, np.uint8)
+    out[:, :, 3] = quantize(acc_a[:, :, 0], np.uint8)
     out[~nz, :3] = 0
     return out
 

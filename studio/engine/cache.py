@@ -75,13 +75,17 @@ class ModelCache:
         return value
 
     def _make_room(self, incoming: int) -> None:
+        evicted = False
         while self._entries and self.nbytes + incoming > self.budget_bytes:
             self._entries.popitem(last=False)
             self.evictions += 1
-        gc.collect()
+            evicted = True
+        if evicted:  # a full collection costs ~10-50 ms: only when memory was let go
+            gc.collect()
 
     def evict(self, key: Hashable) -> None:
-        self._entries.pop(key, None)
+        if self._entries.pop(key, None) is not None:
+            gc.collect()
 
     def clear(self) -> None:
         self._entries.clear()

@@ -6,11 +6,13 @@ import itertools
 import numbers
 import threading
 from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
 
 import numpy as np
 
-from studio.errors import BadInputError, JobCancelled
+from studio.errors import BadInputError, Cancelled
 from studio.geometry import Rect
+from studio.task_kind import TaskKind
 
 _job_ids = itertools.count(1)
 
@@ -69,7 +71,7 @@ class UpscaleParams:
     target_width: int | None = None
     tile: int | None = None
 
-    task = "upscale"
+    task: ClassVar[TaskKind] = TaskKind.UPSCALE
 
     def __post_init__(self) -> None:
         if self.scale is not None:
@@ -97,7 +99,7 @@ class InpaintParams:
     color_match: bool = True
     seed: int = 0
 
-    task = "inpaint"
+    task: ClassVar[TaskKind] = TaskKind.INPAINT
 
     def __post_init__(self) -> None:
         check_range("grow", self.grow, *GROW_RANGE, " px")
@@ -119,7 +121,7 @@ class OutpaintParams:
     feather: int = 8
     seed: int = 0
 
-    task = "outpaint"
+    task: ClassVar[TaskKind] = TaskKind.OUTPAINT
 
     def __post_init__(self) -> None:
         for side in ("left", "right", "top", "bottom"):
@@ -148,7 +150,7 @@ class StylizeParams:
     tile: int | None = None
     feather: int = 8
 
-    task = "stylize"
+    task: ClassVar[TaskKind] = TaskKind.STYLIZE
 
     def __post_init__(self) -> None:
         for name, weight in self.mix:
@@ -159,7 +161,10 @@ class StylizeParams:
         check_range("feather", self.feather, *FEATHER_RANGE, " px")
 
 
-TaskParams = UpscaleParams | InpaintParams | OutpaintParams | StylizeParams
+class TaskParams(Protocol):
+    """Any task's parameter class: a small frozen dataclass naming the task it is for."""
+
+    task: ClassVar[TaskKind]
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,7 @@ class JobRequest:
     doc_revision: int = 0
 
     @property
-    def task(self) -> str:
+    def task(self) -> TaskKind:
         return self.params.task
 
 
@@ -198,6 +203,6 @@ class CancelToken:
         return self._event.is_set()
 
     def check(self) -> None:
-        """Raise :class:`JobCancelled` when cancelled."""
+        """Raise :class:`~studio.errors.Cancelled` when cancelled."""
         if self._event.is_set():
-            raise JobCancelled()
+            raise Cancelled()

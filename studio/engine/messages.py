@@ -2,16 +2,19 @@
 
 For every job the order is: ``JobStarted``, then any of ``ModelLoading`` / ``JobProgress`` /
 ``TileReady``, then exactly one of ``JobFinished``, ``JobCancelled`` or ``JobFailed``.
+
+``ModelLoading``, ``JobProgress``, ``TileReady`` and ``JobFinished`` are the task events of
+:mod:`studio.engine.events` with the job id added (:func:`stamp` makes them), so their fields
+are declared once, there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from studio.geometry import Rect
+from studio.engine.events import LoadingModel, Partial, Progress, Result, TaskEvent
 
 
 def frozen_array(array: np.ndarray) -> np.ndarray:
@@ -33,45 +36,26 @@ class JobStarted(Message):
 
 
 @dataclass(frozen=True)
-class ModelLoading(Message):
-    model_id: str
+class ModelLoading(LoadingModel, Message):
+    """``ModelLoading(job_id, model_id)``."""
 
 
 @dataclass(frozen=True)
-class JobProgress(Message):
-    """``done`` of ``total`` units (tiles, steps, regions); ``eta_s`` is None until measurable."""
-
-    done: int
-    total: int
-    stage: str = ""
-    eta_s: float | None = None
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total > 0 else 0.0
+class JobProgress(Progress, Message):
+    """``JobProgress(job_id, done, total, stage, elapsed_s)``; ``eta_s`` is None until
+    measurable."""
 
 
 @dataclass(frozen=True)
-class TileReady(Message):
-    """Output pixels for ``rect`` (in output coordinates of size ``out_size`` = (w, h)).
-
-    ``final`` tiles will not change again; non-final ones are previews the engine may thin out.
-    """
-
-    rect: Rect
-    pixels: np.ndarray
-    out_size: tuple[int, int]
-    final: bool = True
+class TileReady(Partial, Message):
+    """``TileReady(job_id, rect, pixels, out_size, final)``; see :class:`Partial`."""
 
 
 @dataclass(frozen=True)
-class JobFinished(Message):
-    """The whole result: ``image`` covers ``rect`` of the output (usually all of it)."""
+class JobFinished(Result, Message):
+    """``JobFinished(job_id, image, rect, info, timings)``: the whole result."""
 
-    image: np.ndarray
-    rect: Rect
     timings: dict[str, float] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -81,7 +65,7 @@ class JobCancelled(Message):
 
 @dataclass(frozen=True)
 class JobFailed(Message):
-    """``kind`` is one of bad_input, missing_model, bad_weights, oom, error."""
+    """``kind`` is one of bad_input, missing_model, bad_weights, bad_output, oom, error."""
 
     message: str
     kind: str = "error"
@@ -89,3 +73,21 @@ class JobFailed(Message):
 
 
 TERMINAL = (JobFinished, JobCancelled, JobFailed)
+
+
+def stamp(job_id: int, event: TaskEvent) -> Message:
+    """The message for a task's event: the same fields plus ``job_id``, arrays read-only."""
+    if isinstance(event, Progress):
+        return JobProgress(job_id, event.done, event.total, event.stage, event.elapsed_s)
+    if isinstance(event, Partial):
+        return TileReady(
+            job_id, event.rect, frozen_array(event.pixels), event.out_size, event.final
+        )
+    if isinstance(event, LoadingModel):
+        return ModelLoading(job_id, event.model_id)
+    raise TypeError(f"task yielded {type(event).__name__}, not a task event")
+
+
+def finished(job_id: int, result: Result, timings: dict[str, float]) -> JobFinished:
+    """The terminal message for a task's returned :class:`Result`."""
+    return JobFinished(job_id, frozen_array(result.image), result.rect, result.info, timings)

@@ -19,6 +19,7 @@ from studio.engine.config import EngineConfig
 from studio.engine.device import configure_cpu_threads
 from studio.engine.jobs import CancelToken, JobRequest
 from studio.engine.messages import JobCancelled, JobFailed
+from studio.engine.report import EngineReady, engine_report
 from studio.engine.runner import JobRunner
 
 _STOP = object()
@@ -31,6 +32,8 @@ class EngineThread(QThread):
     """Runs queued jobs one at a time for the life of the application."""
 
     message = Signal(object)
+    #: one :class:`~studio.engine.report.EngineReady` once the runner (and device) is set up
+    ready = Signal(object)
 
     def __init__(
         self,
@@ -47,6 +50,8 @@ class EngineThread(QThread):
         self._cancelled_ids: set[int] = set()
         self._current: tuple[JobRequest, CancelToken] | None = None
         self.runner: JobRunner | None = None
+        #: the last report sent on :attr:`ready` (None until the thread has set up)
+        self.report: EngineReady | None = None
         LIVE_THREADS.add(self)
 
     # -- called from the GUI thread -------------------------------------------------------------
@@ -115,6 +120,8 @@ class EngineThread(QThread):
         except Exception as exc:  # e.g. a bad STUDIO_DEVICE: fail every job with the reason
             self._fail_all(str(exc))
             return
+        self.report = engine_report(self.runner.config, self.runner.device_info)
+        self.ready.emit(self.report)
         while True:
             with self._cond:
                 while not self._queue:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from studio.engine.events import Partial, Progress
 from studio.engine.jobs import CancelToken
-from studio.engine.tasks.events import Partial, Progress
 from studio.errors import OutOfMemoryError
 from studio.geometry import Rect
 

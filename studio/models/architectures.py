@@ -1,4 +1,8 @@
-"""The one explicit list of architectures Studio builds itself, tried in order by ``detect``."""
+"""The one explicit list of architectures Studio builds itself, tried in order by ``detect``.
+
+Every weight file Studio reads (upscalers, inpainters, style networks, generators, an artist's
+own files) is recognised here first; spandrel only sees what none of these accepts.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,10 @@ _ARCHITECTURES: tuple[tuple[str, str], ...] = (
     ("studio.models.archs.rrdbnet", "RRDBNetArch"),
     ("studio.models.archs.upconv7", "UpConv7Arch"),
     ("studio.models.archs.inpaint_unet", "InpaintUNetArch"),
+    ("studio.models.archs.style_cin", "StyleCINArch"),
+    ("studio.models.archs.style_predictor", "StylePredictorArch"),
+    ("studio.models.archs.vae", "VAEArch"),
+    ("studio.models.archs.gan", "GANArch"),
 )
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from studio import pixels
+
 FILTERS = {
     "lanczos": Image.Resampling.LANCZOS,
     "bicubic": Image.Resampling.BICUBIC,
@@ -30,10 +32,10 @@ def resize(
     if image.shape[:2] == (height, width):
         return image.astype(np.float32, copy=True)
     if exact_8bit and image.shape[2] in (3, 4):
-        u8 = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        u8 = pixels.quantize(image, np.uint8)
         mode = "RGB" if image.shape[2] == 3 else "RGBA"
         out = Image.fromarray(u8, mode).resize((width, height), FILTERS[method])
-        return np.asarray(out).astype(np.float32) / 255.0
+        return pixels.to_unit(np.asarray(out))
     channels = [
         np.asarray(
             Image.fromarray(np.ascontiguousarray(image[:, :, i], np.float32), "F").resize(

@@ -27,29 +27,28 @@ import numpy as np
 import torch
 from PIL import Image
 
+from studio import pixels
 from studio.errors import BadInputError, BadWeightsError
 from studio.models.arch import LoadedModel, check_finite_output
 from studio.models.archs.gan import GANArch
 from studio.models.archs.vae import ConvVAE, VAEArch
-from studio.models.loading import read_state_dict, sha256_of
+from studio.models.loading import load_weights
 
 GRID_GAP = 2  # white pixels between the cells of a grid
+GENERATOR_ARCHS = (VAEArch.id, GANArch.id)
+
+
+def as_generator(loaded: LoadedModel, name: str) -> LoadedModel:
+    """``loaded`` when it is a VAE or GAN generator; a clear error naming ``name`` otherwise."""
+    if loaded.arch_id not in GENERATOR_ARCHS:
+        raise BadWeightsError(f"{name}: not a VAE or GAN generator Studio knows")
+    return loaded
 
 
 def load_generator(path: str | Path, expected_sha256: str | None = None) -> LoadedModel:
-    """A VAE or GAN generator from a weight file (``extra`` has kind, z_dim and size)."""
-    p = Path(path)
-    if expected_sha256 is not None and p.is_file() and sha256_of(p) != expected_sha256:
-        raise BadWeightsError(f"{p.name}: checksum mismatch — the file is damaged or was replaced")
-    state = read_state_dict(p)
-    for arch in (VAEArch(), GANArch()):
-        if arch.detect(state):
-            try:
-                return arch.load(state)
-            except (RuntimeError, ValueError, KeyError) as exc:
-                msg = f"{p.name}: looks like {arch.name} but does not load ({exc})"
-                raise BadWeightsError(msg) from None
-    raise BadWeightsError(f"{p.name}: not a VAE or GAN generator Studio knows")
+    """A VAE or GAN generator from a weight file (``extra`` has kind, z_dim and size), built by
+    the one architecture list; ``expected_sha256`` is checked first when given."""
+    return as_generator(load_weights(path, expected_sha256), Path(path).name)
 
 
 def noise(seed: int, z_dim: int) -> torch.Tensor:
@@ -102,8 +101,7 @@ def prepare_image(image: np.ndarray, size: int) -> torch.Tensor:
     """uint8/uint16 HxWx3(4) -> float32 (1,3,size,size) in [0,1]: alpha over white, Lanczos."""
     if image.ndim != 3 or image.shape[2] not in (3, 4):
         raise BadInputError(f"expected an RGB or RGBA image, got shape {image.shape}")
-    maxval = float(np.iinfo(image.dtype).max) if image.dtype.kind == "u" else 1.0
-    x = image.astype(np.float32) / maxval
+    x = pixels.to_unit(image)
     if x.shape[2] == 4:
         x = x[:, :, :3] * x[:, :, 3:] + (1.0 - x[:, :, 3:])
     h, w = x.shape[:2]
@@ -143,8 +141,7 @@ def decode(model: torch.nn.Module, z: torch.Tensor) -> np.ndarray:
     device = next(model.parameters()).device
     x = model.decode(z.to(device))
     check_finite_output(x, "the generator")
-    x = x.float().clamp(0.0, 1.0)
-    return (x * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return pixels.quantize(x.float().permute(0, 2, 3, 1).cpu().numpy(), np.uint8)
 
 
 def sample(model: torch.nn.Module, seeds: Sequence[int], truncation: float = 1.0) -> np.ndarray:

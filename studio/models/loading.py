@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 from studio.errors import BadWeightsError, MissingModelError
 from studio.models.arch import LoadedModel
 from studio.models.architectures import detect_architecture
+from studio.models.spec import ModelSpec
+from studio.paths import checkpoints_dir
 
 SAFETENSORS = (".safetensors",)
 TORCH_PICKLES = (".pth", ".pt", ".ckpt", ".bin")
@@ -117,9 +119,35 @@ def load_weights(path: str | Path, expected_sha256: str | None = None) -> Loaded
     """Read, optionally verify, detect and build a model from one weight file."""
     p = Path(path)
     if expected_sha256 is not None and p.is_file() and sha256_of(p) != expected_sha256:
-        raise BadWeightsError(f"{p.name}: checksum mismatch — the file is damaged or was replaced")
+        raise BadWeightsError(
+            f"{p.name}: checksum mismatch — the file is damaged or was replaced; "
+            "restore it from the Studio download"
+        )
     state = read_state_dict(p)
     return build_model(state, p.name)
+
+
+def registered_files(spec: ModelSpec) -> list[tuple[Path, str]]:
+    """(path, expected sha256) of every shipped weight file of a registry model; a clear
+    :class:`MissingModelError` when it has none or one is not on this machine."""
+    if not spec.files:
+        raise MissingModelError(f"model '{spec.id}' has no weight files")
+    folder = checkpoints_dir()
+    found = []
+    for f in spec.files:
+        path = folder / f.name
+        if not path.is_file():
+            raise MissingModelError(
+                f"model '{spec.id}': weight file {f.name} is missing from {folder}"
+            )
+        found.append((path, f.sha256))
+    return found
+
+
+def load_registered(spec: ModelSpec) -> tuple[LoadedModel, ...]:
+    """Every weight file of a registry model, its sha256 checked, built by the one list of
+    architectures (in ``spec.files`` order). The one way shipped weights are read."""
+    return tuple(load_weights(path, sha256) for path, sha256 in registered_files(spec))
 
 
 def build_model(state: Mapping[str, torch.Tensor], name: str = "weights") -> LoadedModel:

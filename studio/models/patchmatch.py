@@ -20,6 +20,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from studio import pixels
+
 PATCH = 7
 R = PATCH // 2
 _OFFSETS = [(dy, dx) for dy in range(-R, R + 1) for dx in range(-R, R + 1)]
@@ -127,10 +129,10 @@ def _pyramid(image: np.ndarray, hole: np.ndarray, min_size: int):
 
 
 def _initial_fill(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    u8 = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
+    u8 = pixels.quantize(img, np.uint8)
     filled = cv2.inpaint(u8, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
     out = img.copy()
-    out[hole] = filled[hole].astype(np.float32) / 255
+    out[hole] = pixels.to_unit(filled[hole])
     return out
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from studio.errors import MissingModelError
 from studio.models.spec import ModelFile, ModelSpec
+from studio.task_kind import TaskKind
 
 CLASSICAL_UPSCALERS = (
     ModelSpec(
         id="lanczos",
         name="Lanczos",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="classical",
         description="Sharp classical resampling; no new detail. Instant.",
         scale=1,
@@ -21,7 +22,7 @@ CLASSICAL_UPSCALERS = (
     ModelSpec(
         id="bicubic",
         name="Bicubic",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="classical",
         description="Smooth classical resampling; no new detail. Instant.",
         scale=1,
@@ -36,7 +37,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="studio-photo-x2",
         name="Studio photo x2",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="srvgg",
         description="Our own fast photo upscaler (79k parameters): +2.0 dB over bicubic on our "
         "validation photos, sharper than waifu2x photo at a fraction of its time.",
@@ -55,7 +56,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="studio-photo-x4",
         name="Studio photo x4",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="srvgg",
         description="Our own fast photo upscaler (89k parameters): +1.2 dB over bicubic; "
         "faithful rather than invented detail.",
@@ -74,7 +75,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="realesrgan-x4plus",
         name="Real-ESRGAN x4plus",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="rrdbnet",
         description="The strongest photo upscaler here: restores detail, removes JPEG and "
         "noise artefacts. Slow on a CPU.",
@@ -93,7 +94,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="realesrgan-x4plus-anime",
         name="Real-ESRGAN x4plus anime",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="rrdbnet",
         description="Real-ESRGAN tuned for anime and illustration: clean lines, flat colour.",
         files=(
@@ -111,7 +112,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="realesr-animevideov3",
         name="Real-ESRGAN anime video v3",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="srvgg",
         description="Small, fast Real-ESRGAN for anime frames and drawings.",
         files=(
@@ -129,7 +130,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="waifu2x-photo-x2-noisenone",
         name="waifu2x photo (no denoise)",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="upconv7",
         description="waifu2x UpConv7 for photos, x2.",
         files=(
@@ -147,7 +148,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="waifu2x-photo-x2-noise0",
         name="waifu2x photo (denoise 0)",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="upconv7",
         description="waifu2x UpConv7 for photos, x2, with noise reduction level 0.",
         files=(
@@ -165,7 +166,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="waifu2x-photo-x2-noise1",
         name="waifu2x photo (denoise 1)",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="upconv7",
         description="waifu2x UpConv7 for photos, x2, with noise reduction level 1.",
         files=(
@@ -183,7 +184,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="waifu2x-photo-x2-noise2",
         name="waifu2x photo (denoise 2)",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="upconv7",
         description="waifu2x UpConv7 for photos, x2, with noise reduction level 2.",
         files=(
@@ -201,7 +202,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="waifu2x-photo-x2-noise3",
         name="waifu2x photo (denoise 3)",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="upconv7",
         description="waifu2x UpConv7 for photos, x2, with noise reduction level 3.",
         files=(
@@ -219,7 +220,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="waifu2x-anime-x2-noisenone",
         name="waifu2x anime (no denoise)",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="upconv7",
         description="waifu2x UpConv7 for anime and illustration, x2.",
         files=(
@@ -237,7 +238,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="waifu2x-anime-x2-noise0",
         name="waifu2x anime (denoise 0)",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="upconv7",
         description="waifu2x UpConv7 for anime and illustration, x2, with noise reduction level 0.",
         files=(
@@ -255,7 +256,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="waifu2x-anime-x2-noise1",
         name="waifu2x anime (denoise 1)",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="upconv7",
         description="waifu2x UpConv7 for anime and illustration, x2, with noise reduction level 1.",
         files=(
@@ -273,7 +274,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="waifu2x-anime-x2-noise2",
         name="waifu2x anime (denoise 2)",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="upconv7",
         description="waifu2x UpConv7 for anime and illustration, x2, with noise reduction level 2.",
         files=(
@@ -291,7 +292,7 @@ NEURAL_UPSCALERS = (
     ModelSpec(
         id="waifu2x-anime-x2-noise3",
         name="waifu2x anime (denoise 3)",
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch="upconv7",
         description="waifu2x UpConv7 for anime and illustration, x2, with noise reduction level 3.",
         files=(
@@ -312,7 +313,7 @@ CLASSICAL_INPAINTERS = (
     ModelSpec(
         id="telea",
         name="Telea (fast marching)",
-        task="inpaint",
+        task=TaskKind.INPAINT,
         arch="classical",
         description="Smoothly continues the surrounding colours inward. Best for thin scratches, "
         "wires and small blemishes.",
@@ -323,7 +324,7 @@ CLASSICAL_INPAINTERS = (
     ModelSpec(
         id="navier-stokes",
         name="Navier-Stokes",
-        task="inpaint",
+        task=TaskKind.INPAINT,
         arch="classical",
         description="Fluid-dynamics diffusion that follows edges into the hole. Small defects.",
         max_side=2048,
@@ -333,7 +334,7 @@ CLASSICAL_INPAINTERS = (
     ModelSpec(
         id="patchmatch",
         name="PatchMatch (content-aware fill)",
-        task="inpaint",
+        task=TaskKind.INPAINT,
         arch="classical",
         description="Copies real texture from the rest of the image: grass, walls, sky, fabric.",
         max_side=512,
@@ -346,7 +347,7 @@ LEARNED_INPAINTERS = (
     ModelSpec(
         id="studio-inpaint",
         name="Studio inpaint",
-        task="inpaint",
+        task=TaskKind.INPAINT,
         arch="inpaint_unet",
         description="Our own Fourier-convolution U-Net (LaMa-like), trained on photos: "
         "continues structure and shading across larger holes than Telea.",
@@ -365,7 +366,7 @@ LEARNED_INPAINTERS = (
     ModelSpec(
         id="studio-inpaint-hybrid",
         name="Studio inpaint + texture",
-        task="inpaint",
+        task=TaskKind.INPAINT,
         arch="hybrid",
         description="Studio inpaint's structure with real texture copied from the photo "
         "(PatchMatch guided by the network): for removing objects, large holes.",
@@ -383,7 +384,7 @@ LEARNED_INPAINTERS = (
     ModelSpec(
         id="auto",
         name="Automatic (by mask)",
-        task="inpaint",
+        task=TaskKind.INPAINT,
         arch="auto",
         description="Studio inpaint for thin strokes and blemishes, Studio inpaint + texture "
         "for object-sized parts of the mask.",
@@ -404,7 +405,7 @@ STYLE_MODELS = (
     ModelSpec(
         id="style-multistyle26",
         name="26 built-in styles",
-        task="stylize",
+        task=TaskKind.STYLIZE,
         arch="style_cin",
         description="One network holding 26 styles (blendable); see the style list below.",
         files=(
@@ -419,7 +420,7 @@ STYLE_MODELS = (
     ModelSpec(
         id="style-arbitrary",
         name="Any picture as a style",
-        task="stylize",
+        task=TaskKind.STYLIZE,
         arch="style_cin",
         description="Magenta's arbitrary style transfer: a style predictor and a transfer "
         "network; painting presets and your own pictures.",
@@ -442,7 +443,7 @@ GENERATORS = (
     ModelSpec(
         id="studio-emoji-gan",
         name="Emoji GAN",
-        task="generate",
+        task=TaskKind.GENERATE,
         arch="gan",
         description="Our own 64x64 emoji-art generator (adversarially trained): crisp, varied "
         "emoji-like pictures from noise.",
@@ -458,7 +459,7 @@ GENERATORS = (
     ModelSpec(
         id="studio-emoji-vae",
         name="Emoji VAE",
-        task="generate",
+        task=TaskKind.GENERATE,
         arch="vae",
         description="Our own 64x64 emoji variational autoencoder: softer samples, and "
         "variations of the picture on the canvas.",
@@ -487,11 +488,11 @@ if len(_BY_ID) != len(MODELS):
     raise RuntimeError("duplicate model ids in the registry")
 
 
-def all_models(task: str | None = None) -> list[ModelSpec]:
+def all_models(task: TaskKind | None = None) -> list[ModelSpec]:
     return [m for m in MODELS if task is None or m.task == task]
 
 
-def get_model(model_id: str, task: str | None = None) -> ModelSpec:
+def get_model(model_id: str, task: TaskKind | None = None) -> ModelSpec:
     """The spec for ``model_id``; a clear error naming the valid ids otherwise."""
     spec = _BY_ID.get(model_id)
     if spec is None or (task is not None and spec.task != task):

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from studio.task_kind import TaskKind
+
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-TASKS = ("upscale", "inpaint", "stylize", "generate")
+#: the model families: the kind of task a spec's models serve (outpaint uses inpaint models)
+TASKS = (TaskKind.UPSCALE, TaskKind.INPAINT, TaskKind.STYLIZE, TaskKind.GENERATE)
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class ModelSpec:
 
     id: str
     name: str
-    task: str
+    task: TaskKind
     arch: str
     description: str = ""
     files: tuple[ModelFile, ...] = ()

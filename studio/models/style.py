@@ -57,11 +57,13 @@ from typing import Self
 import torch
 import torch.nn.functional as F
 
-from studio.models.arch import check_finite_output
+from studio.errors import BadWeightsError
+from studio.models.arch import LoadedModel, check_finite_output
 from studio.models.archs.style_cin import NormStats, StyleCINArch, StyleTransferNet
 from studio.models.archs.style_predictor import StylePredictor, StylePredictorArch
-from studio.models.loading import read_state_dict
-from studio.paths import checkpoints_dir
+from studio.models.loading import load_registered, load_weights
+from studio.models.registry import get_model
+from studio.task_kind import TaskKind
 
 NUM_STYLES = 26
 STYLE_DIM = 100
@@ -70,10 +72,9 @@ PREDICTOR_SIZE = 256
 #: the arbitrary transform's training resolution (square); larger inputs give finer strokes
 ARBITRARY_NATIVE_SIZE = 384
 MIN_SIDE = 16
-
-MULTISTYLE_FILE = "style-multistyle26.safetensors"
-PREDICT_FILE = "style-arbitrary-predict.safetensors"
-TRANSFORM_FILE = "style-arbitrary-transform.safetensors"
+#: registry ids of the two style models
+MULTISTYLE_ID = "style-multistyle26"
+ARBITRARY_ID = "style-arbitrary"
 
 
 def _batched(image: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -292,15 +293,33 @@ class ArbitraryStyleModel(_NetHolder):
         return style.to(self.device, self.dtype)
 
 
+def multistyle_from(loaded: LoadedModel) -> MultiStyleModel:
+    """The 26-style model around a loaded ``style-cin`` network (float32, on the CPU)."""
+    if loaded.arch_id != StyleCINArch.id or loaded.extra.get("conditioning") != "table":
+        raise BadWeightsError("not the 26-style network")
+    return MultiStyleModel(loaded.module)
+
+
+def arbitrary_from(predictor: LoadedModel, transform: LoadedModel) -> ArbitraryStyleModel:
+    """The arbitrary-style pair around a loaded predictor and ``style-cin`` transform."""
+    if predictor.arch_id != StylePredictorArch.id:
+        raise BadWeightsError("the arbitrary style's first file is not a style predictor")
+    if transform.arch_id != StyleCINArch.id or transform.extra.get("conditioning") != "projection":
+        raise BadWeightsError("the arbitrary style's second file is not its transform network")
+    return ArbitraryStyleModel(predictor.module, transform.module)
+
+
 def load_multistyle(
     path: str | Path | None = None,
     device: str | torch.device = "cpu",
     channels_last: bool = True,
 ) -> MultiStyleModel:
-    """The 26-style model from ``checkpoints/style-multistyle26.safetensors`` (or ``path``)."""
-    p = Path(path) if path is not None else checkpoints_dir() / MULTISTYLE_FILE
-    net = StyleCINArch().load(read_state_dict(p)).module
-    return MultiStyleModel(net).to(device, channels_last=channels_last)
+    """The 26-style model from ``path``, or the registry's shipped file (sha256 checked)."""
+    if path is None:
+        (loaded,) = load_registered(get_model(MULTISTYLE_ID, TaskKind.STYLIZE))
+    else:
+        loaded = load_weights(path)
+    return multistyle_from(loaded).to(device, channels_last=channels_last)
 
 
 def load_arbitrary(
@@ -309,9 +328,9 @@ def load_arbitrary(
     device: str | torch.device = "cpu",
     channels_last: bool = True,
 ) -> ArbitraryStyleModel:
-    """The arbitrary-style pair from ``checkpoints/style-arbitrary-{predict,transform}``."""
-    pp = Path(predict_path) if predict_path is not None else checkpoints_dir() / PREDICT_FILE
-    tp = Path(transform_path) if transform_path is not None else checkpoints_dir() / TRANSFORM_FILE
-    predictor = StylePredictorArch().load(read_state_dict(pp)).module
-    transform = StyleCINArch().load(read_state_dict(tp)).module
-    return ArbitraryStyleModel(predictor, transform).to(device, channels_last=channels_last)
+    """The arbitrary-style pair from its two files, or the registry's (sha256 checked)."""
+    if predict_path is None or transform_path is None:
+        predictor, transform = load_registered(get_model(ARBITRARY_ID, TaskKind.STYLIZE))
+    else:
+        predictor, transform = load_weights(predict_path), load_weights(transform_path)
+    return arbitrary_from(predictor, transform).to(device, channels_last=channels_last)

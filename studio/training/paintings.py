@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from studio.pixels import quantize
 from studio.training import gcompris
 from studio.training.photos import ensure_deb
 
@@ -319,7 +320,7 @@ def assemble(
         cover = np.clip(acc[crop], 0.0, 1.0)[..., None]
         out = mean[crop] * cover + (1.0 - cover)  # white where nothing covers (corners)
         coverage = float((acc[crop] > 0.5).mean())
-    img = (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    img = quantize(out, np.uint8)
     stats = {
         "coverage": round(coverage, 5),
         "seam_rms": None if seam is None else round(seam, 2),
@@ -492,8 +493,7 @@ def build_presets(paintings: Path, dest: Path, ids: tuple[str, ...] = PRESET_IDS
         return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)
 
     def image(t: torch.Tensor) -> Image.Image:
-        a = (t.permute(1, 2, 0).numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
-        return Image.fromarray(a)
+        return Image.fromarray(quantize(t.permute(1, 2, 0).numpy(), np.uint8))
 
     sample = Image.fromarray(data.chelsea()).crop(SAMPLE_CROP)
     sample = tensor(sample.resize((SAMPLE_SIDE, SAMPLE_SIDE), Image.Resampling.LANCZOS))

@@ -36,6 +36,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from studio.models.archs.inpaint_unet import InpaintUNet, composite
+from studio.pixels import to_unit
 from studio.training.eval_inpaint import (
     cv2_filler,
     evaluate,
@@ -91,7 +92,7 @@ def random_batch(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(image N3HW float32 [0,1], mask N1HW float32 {0,1}) training batch."""
     idx = rng.choice(len(images), size=n, p=weights)
-    crops = [random_crop(images[i], size, rng).astype(np.float32) / 255.0 for i in idx]
+    crops = [to_unit(random_crop(images[i], size, rng)) for i in idx]
     if jitter:
         crops = [colour_jitter(c, rng) for c in crops]
     masks = np.stack([random_mask(size, size, rng) for _ in range(n)])

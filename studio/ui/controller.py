@@ -24,8 +24,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QRectF, Signal, Slot
 from PySide6.QtGui import QImage
 
-from studio.document import Document, Layer
-from studio.document.document import changed_bbox
+from studio.document import Document
+from studio.document.landing import Landing
 from studio.engine.jobs import JobRequest, TaskParams, next_job_id
 from studio.engine.messages import (
     JobCancelled,
@@ -37,30 +37,35 @@ from studio.engine.messages import (
     ModelLoading,
     TileReady,
 )
+from studio.engine.task_table import TaskDef, get
 from studio.engine.thread import EngineThread
 from studio.export_metadata import record_provenance
-from studio.geometry import Rect
+from studio.pixels import to_8bit
 from studio.ui.canvas import CanvasView
-from studio.ui.cutout import cut_out
 from studio.ui.qimage import blank_canvas_image, write_region
-
-#: tasks whose result replaces the whole document (new size): "new layer / merge" does not apply
-REPLACES_DOCUMENT = {"upscale", "outpaint"}
-#: tasks whose result is a new picture shown at its own size (not over the document)
-NATURAL_SIZE = {"generate"}
 
 
 @dataclass
 class StagedResult:
     """A finished result waiting for Accept or Discard.
 
-    ``as_new_layer`` is decided at Accept time (see the module docstring); appliers read it.
+    ``as_new_layer`` is decided at Accept time (see the module docstring); landing reads it.
     """
 
     request: JobRequest
     image: np.ndarray
     info: dict
     as_new_layer: bool = True
+
+    @property
+    def task(self) -> TaskDef:
+        return get(self.request.task)
+
+    def landing(self) -> Landing:
+        """The result as the task's landing function takes it."""
+        request = self.request
+        title = self.task.title
+        return Landing(self.image, request.image, title, request.roi, self.info, self.as_new_layer)
 
 
 class JobController(QObject):
@@ -133,19 +138,19 @@ class JobController(QObject):
         wanted = self.as_new_layer if as_new_layer is None else as_new_layer
         staged.as_new_layer = wanted
         note = ""
-        task = staged.request.task
-        if not wanted and task not in REPLACES_DOCUMENT | NATURAL_SIZE:
+        task = staged.task
+        if not wanted and not (task.replaces_document or task.natural_size):
             if doc.changed_since(doc.active_layer.id, staged.request.doc_revision):
                 staged.as_new_layer = True
                 note = " as a new layer: you painted on the layer while it ran"
-        elif task in REPLACES_DOCUMENT and doc.revision > staged.request.doc_revision:
+        elif task.replaces_document and doc.revision > staged.request.doc_revision:
             note = "; edits made while it ran are not in it (Undo brings them back)"
         old_size = (doc.width, doc.height)
         view = self.canvas.view_state()
         before = {layer.id for layer in doc.layers}
-        APPLIERS.get(task, land_result)(doc, staged)
+        task.land(doc, staged.landing())
         record_provenance(doc.layers, before, doc.active_layer, staged.request.params)
-        if task in REPLACES_DOCUMENT and (doc.width, doc.height) != old_size:
+        if task.replaces_document and (doc.width, doc.height) != old_size:
             self.canvas.restore_view(view, *_view_mapping(staged, old_size, doc))
         self._clear_preview()
         self.staged = None
@@ -199,10 +204,11 @@ class JobController(QObject):
         if roi is not None:
             return QRectF(roi.x, roi.y, roi.w, roi.h)
         params = self.active.params if self.active else None
-        if doc and out_size and self.active and self.active.task in NATURAL_SIZE:
+        task = get(self.active.task) if self.active else None
+        if doc and out_size and task and task.natural_size:
             w, h = out_size  # shown at its own size, centred on the canvas
             return QRectF((doc.width - w) // 2, (doc.height - h) // 2, w, h)
-        if doc and self.active and self.active.task == "outpaint":  # the canvas grows around it
+        if doc and task and task.grows_canvas:  # the canvas grows around it
             return QRectF(
                 -params.left,
                 -params.top,
@@ -224,8 +230,7 @@ class JobController(QObject):
 
     def _finish(self, msg: JobFinished) -> None:
         image = msg.image
-        if image.dtype != np.uint8:  # the canvas is 8-bit
-            image = (image.astype(np.uint32) * 255 // np.iinfo(image.dtype).max).astype(np.uint8)
+        image = to_8bit(image)  # the canvas is 8-bit
         h, w = image.shape[:2]
         shown = (
             self._preview is not None
@@ -259,98 +264,7 @@ def _view_mapping(
     """(scale x, scale y, offset x, offset y) taking a point of the document before ``staged``
     replaced it to the same point of the picture after: an upscale scales, an outpaint adds
     margins on the left and top."""
-    if staged.request.task == "outpaint":
+    if staged.task.grows_canvas:
         left, top = staged.info.get("offset", (0, 0))
         return 1.0, 1.0, float(left), float(top)
     return doc.width / old_size[0], doc.height / old_size[1], 0.0, 0.0
-
-
-def _apply_upscale(doc: Document, staged: StagedResult) -> None:
-    info = staged.info
-    name = f"Upscale ×{info.get('scale', 0):g} ({info.get('model', '?')})"
-    h, w = staged.image.shape[:2]
-    layer = Layer.from_rgb(staged.image, "Upscaled")
-    doc.replace_content([layer], np.zeros((h, w), np.float32), name)
-
-
-def _apply_outpaint(doc: Document, staged: StagedResult) -> None:
-    """Every layer and the mask grow (transparent / unmasked margins); the new pixels land as a
-    layer of their own on top, so the original layers stay editable."""
-    left, top = staged.info.get("offset", (0, 0))
-    image = staged.image
-    h, w = image.shape[:2]
-    inside = Rect(left, top, doc.width, doc.height)
-
-    def grown(layer: Layer) -> Layer:
-        pixels = np.zeros((h, w, 4), np.uint8)
-        pixels[inside.slices] = layer.pixels
-        return Layer(pixels, layer.name, layer.visible, layer.opacity)
-
-    result = Layer.from_rgb(image, "Outpaint")
-    source = np.zeros_like(result.pixels)
-    source[inside.slices] = Layer.from_rgb(staged.request.image).pixels
-    unchanged = np.all(result.pixels[:, :, :3] == source[:, :, :3], axis=2)
-    unchanged[:, :] &= source[:, :, 3] > 0
-    result.pixels[unchanged, 3] = 0
-    mask = np.zeros((h, w), np.float32)
-    mask[inside.slices] = doc.mask
-    doc.replace_content(
-        [*map(grown, doc.layers), result],
-        mask,
-        f"Outpaint to {w}×{h} ({staged.info.get('method', '?')})",
-    )
-
-
-def _apply_generate(doc: Document, staged: StagedResult) -> None:
-    """The picked cell of the grid (``info["picked"]``, default the first) lands as a new layer,
-    centred on the canvas and shrunk to fit if it is larger than the document; its white
-    background (or its own alpha) is transparent (see :mod:`studio.ui.cutout`)."""
-    cells = staged.info.get("cells") or [{"rect": (0, 0, *staged.image.shape[1::-1])}]
-    picked = min(max(int(staged.info.get("picked", 0)), 0), len(cells) - 1)
-    x, y, w, h = cells[picked]["rect"]
-    pixels = cut_out(staged.image[y : y + h, x : x + w])
-    fit = min(1.0, doc.width / w, doc.height / h)
-    if fit < 1.0:
-        from PIL import Image
-
-        w, h = max(1, int(w * fit)), max(1, int(h * fit))
-        pixels = np.asarray(Image.fromarray(pixels).resize((w, h), Image.Resampling.LANCZOS))
-    layer = Layer.blank(doc.width, doc.height, f"Generated (seed {cells[picked].get('seed')})")
-    ox, oy = (doc.width - w) // 2, (doc.height - h) // 2
-    layer.pixels[oy : oy + h, ox : ox + w] = Layer.from_rgb(pixels).pixels
-    doc.add_layer(layer, name=layer.name)
-
-
-def land_result(doc: Document, staged: StagedResult) -> None:
-    """Any task whose result has the size of its input region (the request's ``roi`` or the
-    whole document): only the pixels the task changed land, as a new layer (transparent
-    elsewhere) or merged into the active layer, per ``staged.as_new_layer``."""
-    request, image = staged.request, staged.image
-    roi = request.roi or doc.bounds
-    if image.shape[:2] != (roi.h, roi.w):
-        raise ValueError(
-            f"{request.task}: result is {image.shape[1]}x{image.shape[0]}, expected {roi.w}x{roi.h}"
-        )
-    source = request.image
-    rgba = Layer.from_rgb(image[:, :, :4] if image.shape[2] >= 3 else image).pixels
-    if source.shape[:2] == image.shape[:2]:
-        changed = np.any(image[:, :, :3] != source[:, :, :3], axis=2)
-        rgba[:, :, 3] = np.where(changed, rgba[:, :, 3], 0)
-    box = changed_bbox(rgba[:, :, 3], np.uint8(0))
-    if box.is_empty():
-        return
-    name = f"{request.task.capitalize()} result"
-    doc.land_pixels(
-        rgba[box.slices],
-        Rect(roi.x + box.x, roi.y + box.y, box.w, box.h),
-        name,
-        as_new_layer=staged.as_new_layer,
-    )
-
-
-#: how an accepted result of each task enters the document; others go through land_result
-APPLIERS: dict[str, Callable[[Document, StagedResult], None]] = {
-    "upscale": _apply_upscale,
-    "outpaint": _apply_outpaint,
-    "generate": _apply_generate,
-}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -28,11 +27,12 @@ from studio.document.ora import is_project_path
 from studio.engine.thread import EngineThread
 from studio.errors import StudioError, os_error_message
 from studio.imageio import frames_note, read_image, write_image
+from studio.pixels import to_8bit
 from studio.settings import Settings
 from studio.ui.actions import build_actions
 from studio.ui.canvas import CanvasView
 from studio.ui.compare import CompareView
-from studio.ui.controller import REPLACES_DOCUMENT, JobController
+from studio.ui.controller import JobController
 from studio.ui.file_commands import FileCommands
 from studio.ui.panels.generate import GeneratePanel
 from studio.ui.panels.history import HistoryPanel
@@ -130,6 +130,7 @@ class MainWindow(FileCommands, DocumentCommands, TaskRunsMixin, QMainWindow):
         self.task_tabs: QTabWidget | None = None
         self.task_dock: QDockWidget | None = None
         self.upscale_panel = UpscalePanel()
+        self.upscale_panel.attach_engine(self.controller.engine)
         self.upscale_dock = self.add_task_panel("Upscale", self.upscale_panel)
         self.inpaint_panel = InpaintPanel(self.settings, self.schedule_save)
         self.add_task_panel("Inpaint", self.inpaint_panel)
@@ -164,11 +165,13 @@ class MainWindow(FileCommands, DocumentCommands, TaskRunsMixin, QMainWindow):
         self.staging.regenerate_button.clicked.connect(self.regenerate)
         self.staging.landing_changed.connect(self._set_landing)
         self.staging.show_result.toggled.connect(self.canvas.preview_item.setVisible)
-        self.upscale_panel.run_requested.connect(self.run_upscale)
-        self.inpaint_panel.run_requested.connect(self.run_inpaint)
-        self.inpaint_panel.outpaint_requested.connect(self.run_outpaint)
-        self.stylize_panel.run_requested.connect(self.run_stylize)
-        self.generate_panel.run_requested.connect(self.run_generate)
+        for panel in (
+            self.upscale_panel,
+            self.inpaint_panel,
+            self.stylize_panel,
+            self.generate_panel,
+        ):
+            panel.run_requested.connect(self.run_panel)
         self.generate_panel.picked_changed.connect(self._on_generate_pick)
         self.controller.applied.connect(self._on_generate_message)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
@@ -264,8 +267,7 @@ class MainWindow(FileCommands, DocumentCommands, TaskRunsMixin, QMainWindow):
             self.show_error("Cannot open image", os_error_message(exc, path))
             return False
         pixels = loaded.pixels
-        if pixels.dtype != np.uint8:  # the canvas edits in 8 bits per channel
-            pixels = (pixels.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+        pixels = to_8bit(pixels)  # the canvas edits in 8 bits per channel
         try:
             doc = Document.from_image(pixels, Path(path).stem)
         except (ValueError, MemoryError) as exc:
@@ -323,7 +325,7 @@ class MainWindow(FileCommands, DocumentCommands, TaskRunsMixin, QMainWindow):
         if pixels[:, :, 3].min() == 255:
             pixels = pixels[:, :, :3]
         try:
-            write_image(path, pixels, doc.info.metadata, self.export_options())
+            write_image(path, pixels, doc.info.metadata, self.export_options(path))
         except StudioError as exc:
             self.show_error("Cannot export", str(exc))
             return False
@@ -344,12 +346,12 @@ class MainWindow(FileCommands, DocumentCommands, TaskRunsMixin, QMainWindow):
         )
 
     def closeEvent(self, event) -> None:
-        self.autosave_now()  # kept even if the question below is never answered
+        self.autosave_before_close()  # kept even if the question below is never answered
         if not self.confirm_discard_changes():
             event.ignore()
             return
         self.recovery.discard(self.recovery_key)  # saved, exported or discarded by now
-        self.autosave_timer.stop()
+        self.stop_autosave()
         if self.controller.active is not None:
             self.controller.cancel()
         self._save_timer.stop()
@@ -378,10 +380,8 @@ class MainWindow(FileCommands, DocumentCommands, TaskRunsMixin, QMainWindow):
     def _on_staged(self, staged: bool) -> None:
         self.actions["accept"].setEnabled(staged)
         if staged and self.controller.staged is not None:
-            task = self.controller.staged.request.task
-            self.staging.show_for(
-                f"{task.capitalize()} result ready", task not in REPLACES_DOCUMENT
-            )
+            task = self.controller.staged.task
+            self.staging.show_for(f"{task.title} result ready", not task.replaces_document)
         else:
             self.staging.hide()
 

@@ -1,4 +1,4 @@
-"""Turning panel requests into jobs: snapshot what each task needs from the document.
+"""Turning panel requests into jobs: snapshot what a task needs from the document.
 
 A mixin of :class:`~studio.ui.main_window.MainWindow` (it uses ``_doc_ready``, ``controller``
 and ``show_error``), kept apart so the window module stays about layout and wiring.
@@ -10,68 +10,46 @@ import numpy as np
 
 from studio.document import Document
 from studio.engine.messages import TileReady
+from studio.engine.task_table import get
 from studio.engine.tasks.generate import no_pixels
+from studio.ui.panels.panel_run import NothingToRun, PanelRun
 
 
 class TaskRunsMixin:
-    def run_upscale(self, params) -> None:
-        if doc := self._doc_ready():
-            self.controller.submit(params, doc.composite())
-
-    def run_inpaint(self, params) -> None:
+    def run_panel(self, run: PanelRun) -> None:
+        """The one slot of every task panel's ``run_requested``: snapshot what ``run`` says the
+        job needs from the document, or say why nothing runs."""
         doc = self._doc_ready()
         if doc is None:
-            return
-        if not (doc.mask >= 0.5).any():
-            self.show_error(
-                "Nothing to fill",
-                "Paint a mask over what should be filled first "
-                "(M picks the mask brush; the selection tools work too).",
-            )
-            return
-        self.controller.submit(params, doc.composite(), mask=doc.mask.copy())
-
-    def run_outpaint(self, panel) -> None:
-        if doc := self._doc_ready():
-            params = panel.outpaint_params((doc.width, doc.height))
-            if not any((params.left, params.right, params.top, params.bottom)):
-                self.show_error(
-                    "Nothing to extend",
-                    "Tick a side, or pick an aspect ratio the image does not have yet.",
-                )
+            if not run.new_canvas:
                 return
-            self.controller.submit(params, doc.composite())
-
-    def run_stylize(self, params, only_in_mask: bool) -> None:
-        doc = self._doc_ready()
-        if doc is None:
-            return
-        mask = None
-        if only_in_mask:
-            if not (doc.mask >= 0.5).any():
-                self.show_error(
-                    "No mask",
-                    "Paint a mask where the style should go, or untick “Only inside the mask”.",
-                )
-                return
-            mask = doc.mask.copy()
-        self.controller.submit(params, doc.composite(), mask=mask)
-
-    def run_generate(self, params) -> None:
-        doc = self._doc_ready()
-        if doc is None:  # nothing open: generate onto a fresh white canvas
             doc = Document.from_image(np.full((512, 512, 3), 255, np.uint8), "Untitled")
             self.set_document(doc)
-        image = doc.composite()[:, :, :3] if params.mode == "variations" else no_pixels()
-        self.generate_panel.clear_results()
-        self.controller.submit(params, image)
+        params = run.params
+        if callable(params):
+            try:
+                params = params((doc.width, doc.height))
+            except NothingToRun as refusal:
+                self.show_error(refusal.title, refusal.text)
+                return
+        mask = None
+        if run.mask is not None:
+            if not (doc.mask >= 0.5).any():
+                self.show_error(*run.mask)
+                return
+            mask = doc.mask.copy()
+        image = no_pixels()
+        if run.image:
+            image = doc.composite()[:, :, :3] if run.rgb_only else doc.composite()
+        self.controller.submit(params, image, mask=mask)
 
     def _on_generate_message(self, msg) -> None:
+        """A new picture's tiles are the cells of its grid: the generate panel shows them."""
         request = self.controller.active
-        if isinstance(msg, TileReady) and request is not None and request.task == "generate":
+        if isinstance(msg, TileReady) and request is not None and get(request.task).natural_size:
             self.generate_panel.add_result(msg)
 
     def _on_generate_pick(self, index: int) -> None:
         staged = self.controller.staged
-        if staged is not None and staged.request.task == "generate":
+        if staged is not None and staged.task.natural_size:
             staged.info["picked"] = index

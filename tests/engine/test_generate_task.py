@@ -19,7 +19,7 @@ from studio.engine.messages import (
     TileReady,
 )
 from studio.engine.runner import JobRunner
-from studio.engine.tasks.generate import GenerateParams, run_generate
+from studio.engine.tasks.generate import GenerateParams
 from studio.errors import BadInputError
 from studio.models import generate as gen
 from studio.models.archs.gan import Generator
@@ -34,9 +34,7 @@ def kinds(messages) -> list[str]:
 
 @pytest.fixture
 def runner() -> JobRunner:
-    r = JobRunner(device=torch.device("cpu"))
-    r.tasks["generate"] = run_generate
-    return r
+    return JobRunner(device=torch.device("cpu"))
 
 
 def _save(module: torch.nn.Module, path: Path) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fakes import FakeParams
+from fakes import FakeKind, FakeParams
 from studio.engine.jobs import CancelToken, JobRequest
 from studio.engine.messages import (
     JobCancelled,
@@ -14,6 +14,7 @@ from studio.engine.messages import (
     JobStarted,
     TileReady,
 )
+from studio.engine.task_table import unregister
 
 
 def kinds(messages):
@@ -63,7 +64,7 @@ def test_cancel_mid_job_gives_cancelled_and_no_finished(fake_runner_factory) -> 
 
 def test_unknown_task_fails_cleanly(fake_runner_factory) -> None:
     runner = fake_runner_factory()
-    runner.tasks.pop("fake")
+    unregister(FakeKind.FAKE)
     messages = list(runner.run(JobRequest(FakeParams(), np.zeros((2, 2, 3), np.uint8))))
     assert kinds(messages) == ["JobStarted", "JobFailed"]
     assert messages[-1].kind == "bad_input"

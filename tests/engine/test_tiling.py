@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from studio.engine.events import Partial, Progress
 from studio.engine.jobs import CancelToken
-from studio.engine.tasks.events import Partial, Progress
 from studio.engine.tiling import plan_tiles, run_tiled, tile_for_budget
-from studio.errors import JobCancelled, OutOfMemoryError
+from studio.errors import Cancelled, OutOfMemoryError
 from studio.geometry import Rect
 
 
@@ -97,7 +97,7 @@ def test_cancel_between_tiles() -> None:
         np.zeros((40, 40, 3), np.float32), lambda t: t, scale=1, tile=10, pad=0, cancel=token
     )
     seen = 0
-    with pytest.raises(JobCancelled):
+    with pytest.raises(Cancelled):
         for event in gen:
             if isinstance(event, Partial):
                 seen += 1

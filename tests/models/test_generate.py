@@ -146,7 +146,7 @@ def test_weight_round_trip_detects_and_loads_each_kind(tmp_path, model) -> None:
     path = save(model, tmp_path / "w.safetensors")
     loaded = gen.load_generator(path)
     kind = "gan" if isinstance(model, Generator) else "vae"
-    assert loaded.extra == {"kind": kind, "z_dim": 8, "size": 64}
+    assert loaded.extra == {"kind": kind, "z_dim": 8, "size": 64, "purpose": "Generation"}
     assert np.array_equal(gen.sample(loaded.module, [9]), gen.sample(model, [9]))
 
 

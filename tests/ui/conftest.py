@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtWidgets import QApplication
 
-from fakes import Gates, make_fake_task
+from fakes import FakeKind, Gates, fake_task
 from studio.document import Document
+from studio.engine.events import Progress, Result
 from studio.engine.runner import JobRunner
-from studio.engine.tasks.events import Progress, Result
+from studio.engine.task_table import TaskDef, register, unregister
 from studio.geometry import Rect
 
 
@@ -50,7 +52,7 @@ class StampParams:
     seed: int = 0
     gated: bool = False
 
-    task = "stamp"
+    task: ClassVar[FakeKind] = FakeKind.STAMP
 
 
 def make_stamp_task(gates: Gates):
@@ -71,15 +73,12 @@ def make_stamp_task(gates: Gates):
 
 @pytest.fixture
 def fake_runner_factory(gates: Gates):
-    """Runners that know the 'fake' and 'stamp' tasks besides the real ones."""
-
-    def factory() -> JobRunner:
-        runner = JobRunner()
-        runner.tasks["fake"] = make_fake_task(gates)
-        runner.tasks["stamp"] = make_stamp_task(gates)
-        return runner
-
-    return factory
+    """Runners, with the 'fake' and 'stamp' tasks registered besides the real ones."""
+    register(fake_task(gates))
+    register(TaskDef(FakeKind.STAMP, "Stamp", StampParams, make_stamp_task(gates)))
+    yield JobRunner
+    unregister(FakeKind.FAKE)
+    unregister(FakeKind.STAMP)
 
 
 @pytest.fixture

@@ -9,12 +9,13 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QApplication, QLineEdit
 
 from fakes import wait_finished
+from studio.document.cutout import cut_out
 from studio.engine.jobs import JobRequest, UpscaleParams
 from studio.engine.messages import TileReady
 from studio.engine.tasks.generate import GenerateParams, no_pixels
 from studio.geometry import Rect
 from studio.ui.controller import StagedResult
-from studio.ui.cutout import cut_out
+from studio.ui.panels.panel_run import PanelRun
 
 
 def _focus(qtbot, widget) -> None:
@@ -132,7 +133,7 @@ def test_accepting_an_upscale_keeps_the_same_part_in_view(qtbot, win) -> None:
     canvas.centerOn(QPointF(40, 30))
     before = _view_centre(canvas)
     assert abs(before.x() - 40) < 0.5 and abs(before.y() - 30) < 0.5
-    win.run_upscale(UpscaleParams("lanczos", 2, tile=32))
+    win.run_panel(PanelRun(UpscaleParams("lanczos", 2, tile=32)))
     wait_finished(qtbot, win)
     win.accept_result()
     assert (win.document.width, win.document.height) == (256, 192)

@@ -16,6 +16,7 @@ from studio.engine.jobs import UpscaleParams
 from studio.engine.messages import TERMINAL, JobCancelled, JobFinished
 from studio.paths import sample_image
 from studio.ui.main_window import MainWindow
+from studio.ui.panels.panel_run import PanelRun
 from studio.ui.qimage import qimage_to_numpy
 
 
@@ -85,7 +86,7 @@ def test_upscale_previews_then_accept_is_one_undo_step(
     qtbot, window: MainWindow, photo_path, photo
 ) -> None:
     window.open_path(photo_path)
-    window.run_upscale(UpscaleParams("lanczos", 2, tile=32))
+    window.run_panel(PanelRun(UpscaleParams("lanczos", 2, tile=32)))
     wait_for(qtbot, window, JobFinished)
     assert window.canvas.preview_item.isVisible() and window.staging.isVisible()
     assert window.document.width == 128, "nothing is applied before Accept"
@@ -149,7 +150,7 @@ def test_messages_of_a_superseded_job_are_ignored(
 
 def test_escape_discards_the_result(qtbot, window: MainWindow, photo_path) -> None:
     window.open_path(photo_path)
-    window.run_upscale(UpscaleParams("lanczos", 2))
+    window.run_panel(PanelRun(UpscaleParams("lanczos", 2)))
     wait_for(qtbot, window, JobFinished)
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert window.controller.staged is None and window.document.width == 128
@@ -161,7 +162,7 @@ def test_failed_job_shows_a_box_and_the_app_goes_on(qtbot, window: MainWindow, p
     window.controller.submit(FakeParams(tiles=2, fail_at=1), window.document.composite())
     wait_for(qtbot, window, TERMINAL)
     assert "boom at tile 1" in (window.last_error or "")
-    window.run_upscale(UpscaleParams("lanczos", 2))
+    window.run_panel(PanelRun(UpscaleParams("lanczos", 2)))
     wait_for(qtbot, window, JobFinished)
 
 

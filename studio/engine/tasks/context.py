@@ -14,15 +14,20 @@ from studio.engine.autotune import TuneResult, Variant
 from studio.engine.cache import ModelCache
 from studio.engine.config import EngineConfig
 from studio.engine.device import DeviceInfo
+from studio.engine.events import LoadingModel, Progress
 from studio.engine.jobs import CancelToken
-from studio.engine.tasks.events import LoadingModel, Progress
 from studio.engine.tasks.tuned import build_variant, tuned_variant
 from studio.errors import MissingModelError
 from studio.models.arch import LoadedModel
 from studio.models.descriptor import ImageModel, InpaintModel
-from studio.models.loading import SAFETENSORS, TORCH_PICKLES, load_weights
+from studio.models.loading import (
+    SAFETENSORS,
+    TORCH_PICKLES,
+    load_registered,
+    load_weights,
+    registered_files,
+)
 from studio.models.spec import ModelSpec
-from studio.paths import checkpoints_dir
 
 T = TypeVar("T")
 
@@ -114,10 +119,19 @@ class TaskContext:
         options |= compile_options
 
         def build():
-            loaded = load_weights(spec_weight_path(spec), spec.files[0].sha256)
+            loaded = load_registered(spec)[0]
             return wrapper(loaded, self.device, dtype, **options)
 
         return (yield from self.cached(key, spec.id, build))
+
+    def load_registered(
+        self, spec: ModelSpec, build: Callable[..., T], *variant: Hashable
+    ) -> Generator[LoadingModel, None, T]:
+        """``build(*loaded)`` on every weight file of a registry model, each read with its
+        sha256 checked and recognised by the one architecture list; cached per device and
+        ``variant``. For models that are not one image-to-image network (styles, generators)."""
+        key = (spec.id, str(self.device), *variant)
+        return (yield from self.cached(key, spec.id, lambda: build(*load_registered(spec))))
 
     def load_inpaint_model(self, spec: ModelSpec) -> Generator[LoadingModel, None, InpaintModel]:
         return (
@@ -156,11 +170,4 @@ def _compile_options(
 
 def spec_weight_path(spec: ModelSpec) -> Path:
     """The checkpoint file of a registry model; a clear error when it has none or it is missing."""
-    if not spec.files:
-        raise MissingModelError(f"model '{spec.id}' has no weight files")
-    path = Path(checkpoints_dir()) / spec.files[0].name
-    if not path.is_file():
-        raise MissingModelError(
-            f"model '{spec.id}': weight file {spec.files[0].name} is missing from {path.parent}"
-        )
-    return path
+    return registered_files(spec)[0][0]

@@ -11,21 +11,28 @@ each cell goes through the upscale task's machinery to ``out_size`` pixels befor
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from studio.document.landing import land_new_picture
+from studio.engine.events import LoadingModel, Partial, Progress, Result, TaskEvent
 from studio.engine.jobs import SEED_RANGE, JobRequest, UpscaleParams, check_range
-from studio.engine.tasks.context import TaskContext, spec_weight_path
-from studio.engine.tasks.events import LoadingModel, Partial, Progress, Result, TaskEvent
+from studio.engine.task_table import CliJob, CliReader, TaskCli, TaskDef
+from studio.engine.tasks.context import TaskContext
 from studio.errors import BadInputError
 from studio.geometry import Rect
 from studio.models import generate as gen
+from studio.models.arch import LoadedModel
 from studio.models.archs.vae import ConvVAE
+from studio.models.registry import get_model
+from studio.task_kind import TaskKind
 
 MODES = ("samples", "interpolate", "variations")
 MAX_COUNT = 256
@@ -52,7 +59,7 @@ class GenerateParams:
     upscale_model: str | None = None
     out_size: int = 256
 
-    task = "generate"
+    task: ClassVar[TaskKind] = TaskKind.GENERATE
 
     def __post_init__(self) -> None:
         _check(self)
@@ -71,26 +78,23 @@ def _check(params: GenerateParams) -> None:
     check_range("size", params.out_size, 16, MAX_OUT_SIZE, " px")
 
 
-def _weights_path(model: str) -> tuple[str, Path, str | None]:
-    """(cache id, weight file, expected sha256) for a registry id or a file path."""
+def load_generator(model: str, ctx: TaskContext) -> Generator[TaskEvent, None, torch.nn.Module]:
+    """The generator module on the task's device, from the model cache (loaded on a miss):
+    a registry id (its files' sha256 checked) or the path of the artist's own file."""
     candidate = Path(model).expanduser()
     if candidate.suffix and candidate.is_file():
-        return str(candidate.resolve()), candidate, None
-    from studio.models.registry import get_model
+        path = candidate.resolve()
 
-    spec = get_model(model, "generate")
-    return spec.id, spec_weight_path(spec), spec.files[0].sha256
+        def generator_module(loaded: LoadedModel, device: torch.device, *_) -> torch.nn.Module:
+            return gen.as_generator(loaded, path.name).module.to(device)
 
+        return (yield from ctx.load_user_model(path, generator_module))
+    spec = get_model(model, TaskKind.GENERATE)
 
-def load_generator(model: str, ctx: TaskContext) -> Generator[TaskEvent, None, torch.nn.Module]:
-    """The generator module on the task's device, from the model cache (loaded on a miss)."""
-    model_id, path, sha = _weights_path(model)
-    key = (model_id, str(ctx.device), "generate")
+    def build_registered(loaded: LoadedModel) -> torch.nn.Module:
+        return gen.as_generator(loaded, spec.files[0].name).module.to(ctx.device)
 
-    def build() -> torch.nn.Module:
-        return gen.load_generator(path, sha).module.to(ctx.device)
-
-    return (yield from ctx.cached(key, model_id, build))
+    return (yield from ctx.load_registered(spec, build_registered, TaskKind.GENERATE))
 
 
 def no_pixels() -> np.ndarray:
@@ -173,3 +177,76 @@ def run_generate(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, 
     if params.mode == "variations":
         info["strength"] = params.strength
     return Result(canvas, Rect(0, 0, width, height), info)
+
+
+# -- the task's row ------------------------------------------------------------------------------
+def _cli_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("output", help="the grid image; with --count 1 just the image")
+    parser.add_argument("--noise", action="store_true", help="generate from noise (the default)")
+    parser.add_argument("--model", default="studio-emoji-gan", help="generate model id or file")
+    parser.add_argument("--seed", type=int, default=0, help="cell i uses seed + i")
+    parser.add_argument("--count", type=int, default=16)
+    parser.add_argument(
+        "--truncation", type=float, default=1.0, help="< 1: safer, less varied; > 1: wilder"
+    )
+    parser.add_argument(
+        "--interpolate-to",
+        type=int,
+        default=None,
+        metavar="SEED_B",
+        help="a strip from --seed to this seed instead of a grid",
+    )
+    parser.add_argument(
+        "--variations-of",
+        default=None,
+        metavar="IMAGE",
+        help="variations of this image (VAE models)",
+    )
+    parser.add_argument("--strength", type=float, default=0.5, help="how far variations wander")
+    parser.add_argument(
+        "--upscale",
+        default=None,
+        metavar="MODEL",
+        help="enlarge each image with this upscale model to --size",
+    )
+    parser.add_argument("--size", type=int, default=256, help="cell size after --upscale")
+
+
+def _cli_job(ns: argparse.Namespace, read: CliReader) -> CliJob:
+    mode = "samples"
+    if ns.interpolate_to is not None:
+        mode = "interpolate"
+    if ns.variations_of:
+        mode = "variations"
+    params = GenerateParams(
+        model=ns.model,
+        seed=ns.seed,
+        count=ns.count,
+        truncation=ns.truncation,
+        mode=mode,
+        seed_b=ns.interpolate_to if ns.interpolate_to is not None else 1,
+        strength=ns.strength,
+        upscale_model=ns.upscale,
+        out_size=ns.size,
+    )
+    image = read.picture(ns.variations_of)[:, :, :3] if ns.variations_of else no_pixels()
+    return CliJob(params, pixels=image)  # one cell: the image itself
+
+
+def _models() -> list:
+    """Generators, and the upscalers that may enlarge their cells."""
+    from studio.models.registry import all_models
+
+    return all_models(TaskKind.GENERATE) + all_models(TaskKind.UPSCALE)
+
+
+GENERATE_TASK = TaskDef(
+    kind=TaskKind.GENERATE,
+    title="Generate",
+    params=GenerateParams,
+    run=run_generate,
+    models=_models,
+    land=land_new_picture,
+    cli=TaskCli("new images from noise (a grid to pick from)", _cli_arguments, _cli_job),
+    natural_size=True,
+)

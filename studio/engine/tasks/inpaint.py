@@ -9,6 +9,7 @@ the canvas as it finishes; cancel is checked between regions.
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Callable, Generator
 
@@ -16,6 +17,9 @@ import cv2
 import numpy as np
 import torch
 
+from studio import pixels
+from studio.document.landing import land_grown
+from studio.engine.events import Partial, Progress, Result, TaskEvent
 from studio.engine.inpaint_choice import NETWORK, auto_filler, hybrid_filler
 from studio.engine.inpaint_regions import (
     color_match,
@@ -25,14 +29,15 @@ from studio.engine.inpaint_regions import (
     working_scale,
 )
 from studio.engine.jobs import MAX_OUTPAINT, InpaintParams, JobRequest, OutpaintParams
+from studio.engine.task_table import CliJob, CliReader, TaskCli, TaskDef
 from studio.engine.tasks.context import TaskContext, is_weight_path
-from studio.engine.tasks.events import Partial, Progress, Result, TaskEvent
 from studio.engine.tasks.preflight import check_fits, image_size
 from studio.errors import BadInputError
 from studio.geometry import Rect
 from studio.models.descriptor import InpaintModel
 from studio.models.patchmatch import patchmatch_inpaint
 from studio.models.registry import get_model
+from studio.task_kind import TaskKind
 
 #: (image HxWx3 float32 [0,1], hole HxW float32 {0,1}) -> filled HxWx3 float32
 Filler = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -41,10 +46,10 @@ Filler = Callable[[np.ndarray, np.ndarray], np.ndarray]
 def _cv2_filler(flag: int) -> Filler:
     def fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         # cv2.inpaint treats channels independently, so RGB order is preserved as given
-        u8 = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        u8 = pixels.quantize(image, np.uint8)
         radius = 5
         out = cv2.inpaint(u8, (hole > 0).astype(np.uint8), radius, flag)
-        return out.astype(np.float32) / 255.0
+        return pixels.to_unit(out)
 
     return fill
 
@@ -71,11 +76,11 @@ def _filler_for(params, ctx: TaskContext) -> Generator[TaskEvent, None, tuple[Fi
             raise BadInputError(f"{params.method}: not an inpainting model ({kind})")
         # a fixed-size model (MAT) works at its own size: larger contexts are scaled to it
         return model, model.native_side or USER_MAX_SIDE
-    spec = get_model(params.method, "inpaint")
+    spec = get_model(params.method, TaskKind.INPAINT)
     if spec.arch == "classical":
         return classical_filler(spec.id, params.seed), spec.max_side
     if spec.arch in ("hybrid", "auto"):  # studio-inpaint, plus texture where the hole is large
-        net_spec = get_model(NETWORK, "inpaint")
+        net_spec = get_model(NETWORK, TaskKind.INPAINT)
         # the hybrid keeps only the network's low frequencies: one pass, no flip average
         quick = yield from ctx.load_model(net_spec, torch.float32, InpaintModel)
         if spec.arch == "hybrid":
@@ -84,15 +89,6 @@ def _filler_for(params, ctx: TaskContext) -> Generator[TaskEvent, None, tuple[Fi
         return auto_filler(network, quick, params.seed), spec.max_side
     model = yield from ctx.load_inpaint_model(spec)
     return model, spec.max_side
-
-
-def _check_pixels(image: np.ndarray) -> float:
-    """The maximum pixel value of an 8- or 16-bit RGB[A] image; clear errors otherwise."""
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise BadInputError(f"expected an RGB or RGBA image, got shape {image.shape}")
-    if image.dtype not in (np.uint8, np.uint16):
-        raise BadInputError(f"expected 8- or 16-bit pixels, got {image.dtype}")
-    return float(np.iinfo(image.dtype).max)
 
 
 def fill_regions(
@@ -117,7 +113,7 @@ def fill_regions(
     the colour match runs at that scale too (it only corrects low frequencies) and the matched
     fill is then brought back to full size.
     """
-    maxval = _check_pixels(image)
+    pixels.check_image(image)
     regions = plan_regions(alpha, padding)
     out = image.copy()
     h, w = image.shape[:2]
@@ -125,7 +121,7 @@ def fill_regions(
     for index, region in enumerate(regions):
         ctx.cancel.check()
         ctx_box = region.context
-        crop = image[ctx_box.slices][:, :, :3].astype(np.float32) / maxval
+        crop = pixels.to_unit(image[ctx_box.slices][:, :, :3])
         weight = alpha[ctx_box.slices]
         touched = weight > 0
         hole = touched.astype(np.float32)
@@ -149,7 +145,7 @@ def fill_regions(
         wt = weight[touched][:, None]
         blended = wt * np.clip(filled[touched], 0.0, 1.0) + (1.0 - wt) * crop[touched]
         target = out[ctx_box.slices]
-        target[:, :, :3][touched] = (blended * maxval + 0.5).astype(image.dtype)
+        target[:, :, :3][touched] = pixels.quantize(blended, image.dtype)
         yield Partial(ctx_box, target.copy(), (w, h), True)
         yield Progress(index + 1, len(regions), stage)
     return out
@@ -158,6 +154,7 @@ def fill_regions(
 def run_inpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, None, Result]:
     params: InpaintParams = request.params
     image, mask = request.image, request.mask
+    pixels.check_image(image)
     if mask is None:
         raise BadInputError("inpainting needs a mask: paint over what should be filled")
     if mask.shape != image.shape[:2]:
@@ -249,6 +246,7 @@ def run_outpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, 
     if not any(sides):
         raise BadInputError("outpaint needs at least one side to extend")
     image = request.image
+    pixels.check_image(image)
     h, w = image.shape[:2]
     check_fits(p, image_size(image), ctx.device_info.memory_budget)
     # Start from mirrored content so every method sees plausible colours at the border.
@@ -263,7 +261,7 @@ def run_outpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, 
     mask = np.ones(padded.shape[:2], np.float32)
     mask[p.top : p.top + h, p.left : p.left + w] = 0.0
     if padded.shape[2] == 4:
-        padded[:, :, 3][mask > 0] = np.iinfo(image.dtype).max
+        padded[:, :, 3][mask > 0] = pixels.max_value(image.dtype)
     filler, max_side = yield from _filler_for(p, ctx)
     # the feather reaches into the original only near the seam; deeper pixels stay identical
     alpha = grow_and_feather(mask, 0, p.feather)
@@ -304,3 +302,85 @@ def run_outpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, 
         pending[tile.slices] = False
     info = {"method": p.method, "offset": (p.left, p.top)}
     return Result(out, Rect(0, 0, ow, oh), info)
+
+
+# -- the tasks' rows -----------------------------------------------------------------------------
+#: the best method Studio ships (checkpoints/studio-inpaint.md: +1.5 dB over Telea in the hole)
+DEFAULT_METHOD = "studio-inpaint"
+_METHOD_HELP = "inpaint model id (studio models list) or a LaMa/MAT weight file"
+_SIDES = ("left", "right", "top", "bottom")
+
+
+def _check_method(method: str) -> None:
+    if not is_weight_path(method):
+        get_model(method, TaskKind.INPAINT)  # fail on a bad name before any work
+
+
+def _inpaint_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input")
+    parser.add_argument("mask", help="white (or opaque) = fill; same size as the image")
+    parser.add_argument("output")
+    parser.add_argument("--method", default=DEFAULT_METHOD, help=_METHOD_HELP)
+    parser.add_argument(
+        "--grow", type=int, default=0, help="grow (or shrink, negative) the mask, px"
+    )
+    parser.add_argument("--feather", type=int, default=0, help="soft edge outside the mask, px")
+    parser.add_argument("--padding", type=int, default=64, help="context around each region, px")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _inpaint_job(ns: argparse.Namespace, read: CliReader) -> CliJob:
+    _check_method(ns.method)
+    params = InpaintParams(
+        method=ns.method, grow=ns.grow, feather=ns.feather, padding=ns.padding, seed=ns.seed
+    )
+    return CliJob(params, image=ns.input, mask=ns.mask)
+
+
+def _outpaint_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input")
+    parser.add_argument("output")
+    parser.add_argument("--method", default=DEFAULT_METHOD, help=_METHOD_HELP)
+    for side in _SIDES:
+        parser.add_argument(f"--{side}", type=int, default=0, help=f"pixels to add on the {side}")
+    parser.add_argument(
+        "--aspect", default=None, help="extend evenly to this aspect ratio instead, e.g. 16:9"
+    )
+    parser.add_argument("--feather", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _outpaint_job(ns: argparse.Namespace, read: CliReader) -> CliJob:
+    _check_method(ns.method)
+    margins = {side: getattr(ns, side) for side in _SIDES}
+    if ns.aspect is not None:
+        if any(margins.values()):
+            raise BadInputError("give either --aspect or the sides to extend, not both")
+        w, h = read.size(ns.input)  # from the header, without decoding the pixels yet
+        margins = margins_for_aspect(w, h, parse_aspect(ns.aspect))
+        if not any(margins.values()):
+            raise BadInputError(f"the image ({w}x{h}) already has the aspect ratio {ns.aspect}")
+    params = OutpaintParams(method=ns.method, feather=ns.feather, seed=ns.seed, **margins)
+    return CliJob(params, image=ns.input)
+
+
+INPAINT_TASK = TaskDef(
+    kind=TaskKind.INPAINT,
+    title="Inpaint",
+    params=InpaintParams,
+    run=run_inpaint,
+    models=TaskKind.INPAINT,
+    cli=TaskCli("fill the masked area of an image", _inpaint_arguments, _inpaint_job),
+)
+
+OUTPAINT_TASK = TaskDef(
+    kind=TaskKind.OUTPAINT,
+    title="Outpaint",
+    params=OutpaintParams,
+    run=run_outpaint,
+    models=TaskKind.INPAINT,
+    land=land_grown,
+    cli=TaskCli("extend the canvas and fill the new area", _outpaint_arguments, _outpaint_job),
+    replaces_document=True,
+    grows_canvas=True,
+)

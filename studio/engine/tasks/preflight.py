@@ -15,6 +15,7 @@ import numpy as np
 
 from studio.engine.jobs import InpaintParams, OutpaintParams, StylizeParams, UpscaleParams
 from studio.errors import BadInputError
+from studio.task_kind import TaskKind
 
 #: peak bytes per image pixel besides the image itself (float32 copies, masks, blend weights)
 INPAINT_BYTES_PER_PX = 24  # float mask and blend weight, the mask file's float conversions
@@ -93,10 +94,10 @@ def check_fits(
 
     ``decoding``: the image is still to be read (its decoded pixels count too, twice: the
     decoder's own buffer and the array). Upscales also keep their own rule (see
-    :func:`studio.engine.tasks.upscale.check_plan_fits`).
+    :func:`studio.engine.planning.check_plan_fits`).
     """
     if isinstance(params, UpscaleParams):
-        from studio.engine.tasks.upscale import check_plan_fits
+        from studio.engine.planning import check_plan_fits
 
         check_plan_fits(_upscale_plan(params, size, budget), budget)
     need = job_bytes(params, size, budget) + (2 * size.pixel_bytes if decoding else 0)
@@ -117,7 +118,7 @@ def _upscale_plan(params: UpscaleParams, size: ImageSize, budget: int):
     if is_weight_path(params.model):
         spec = user_weights_spec(params.model, scale=round(params.scale or 1) or 1)
     else:
-        spec = get_model(params.model, "upscale")
+        spec = get_model(params.model, TaskKind.UPSCALE)
     return plan_upscale(spec, size.width, size.height, params, budget, size.channels, size.itemsize)
 
 

@@ -11,23 +11,29 @@ original by ``strength``, and inside a mask only (feathered), with pixels outsid
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Generator
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from studio import pixels
+from studio.engine.events import Partial, Progress, Result, TaskEvent
 from studio.engine.inpaint_regions import grow_and_feather
 from studio.engine.jobs import IMAGE_STYLE, JobRequest, StylizeParams
+from studio.engine.task_table import CliJob, CliReader, TaskCli, TaskDef
 from studio.engine.tasks.context import TaskContext
-from studio.engine.tasks.events import Partial, Progress, Result, TaskEvent
 from studio.engine.tasks.preflight import check_fits, image_size
 from studio.engine.tiling import run_tiled
 from studio.errors import BadInputError
 from studio.geometry import Rect
 from studio.models import style as style_models
+from studio.models.registry import get_model
 from studio.models.style_names import STYLES, style_index
+from studio.task_kind import TaskKind
 
 #: working memory per working-resolution pixel (measured peak: 280-400 MiB per megapixel)
 BYTES_PER_PX = 420
@@ -47,19 +53,19 @@ def _styler(params: StylizeParams, ctx: TaskContext) -> Generator:
             raise BadInputError(str(exc).strip("'\"")) from None
         except ValueError as exc:
             raise BadInputError(f"style blend: {exc}") from None
-        model = yield from ctx.cached(
-            ("style-multistyle26", str(ctx.device)),
-            "style-multistyle26",
-            lambda: style_models.load_multistyle(device=ctx.device),
+        model = yield from ctx.load_registered(
+            get_model(style_models.MULTISTYLE_ID, TaskKind.STYLIZE),
+            lambda net: style_models.multistyle_from(net).to(ctx.device, channels_last=True),
         )
         return (
             lambda x, stats: model(x, weights, stats),
             lambda x, side: model.norm_stats(x, weights, side),
         )
-    model = yield from ctx.cached(
-        ("style-arbitrary", str(ctx.device)),
-        "style-arbitrary",
-        lambda: style_models.load_arbitrary(device=ctx.device),
+    model = yield from ctx.load_registered(
+        get_model(style_models.ARBITRARY_ID, TaskKind.STYLIZE),
+        lambda predictor, transform: style_models.arbitrary_from(predictor, transform).to(
+            ctx.device, channels_last=True
+        ),
     )
     vector = _style_vector(params, model)
     return (
@@ -72,9 +78,8 @@ def _style_vector(params: StylizeParams, model) -> torch.Tensor:
     if params.style == IMAGE_STYLE:
         if params.style_image is None:
             raise BadInputError("choose a picture to take the style from")
-        img = params.style_image
-        maxval = float(np.iinfo(img.dtype).max) if img.dtype.kind == "u" else 1.0
-        tensor = torch.from_numpy(img[:, :, :3].astype(np.float32) / maxval).permute(2, 0, 1)
+        pixels.check_image(params.style_image, "style picture")
+        tensor = torch.from_numpy(pixels.to_unit(params.style_image[:, :, :3])).permute(2, 0, 1)
         return model.predict(tensor)
     try:
         from studio.models.style_presets import preset_by_id
@@ -92,10 +97,7 @@ def _style_vector(params: StylizeParams, model) -> torch.Tensor:
 def run_stylize(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, None, Result]:
     p: StylizeParams = request.params
     image = request.image
-    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype not in (np.uint8, np.uint16):
-        raise BadInputError(
-            f"expected an 8- or 16-bit RGB(A) image, got {image.shape} {image.dtype}"
-        )
+    pixels.check_image(image)
     h, w = image.shape[:2]
     check_fits(p, image_size(image), ctx.device_info.memory_budget)
     if min(h, w) < style_models.MIN_SIDE:
@@ -111,8 +113,7 @@ def run_stylize(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
             raise BadInputError(
                 "the mask is empty: paint where the style should go, or run without a mask"
             )
-    maxval = float(np.iinfo(image.dtype).max)
-    original = image[:, :, :3].astype(np.float32) / maxval
+    original = pixels.to_unit(image[:, :, :3])
     stylize, stats_of = yield from _styler(p, ctx)
 
     work = _working_copy(original, p.resolution)
@@ -145,7 +146,7 @@ def run_stylize(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
         styled = cv2.resize(styled, (w, h), interpolation=cv2.INTER_LANCZOS4)
     out = finish(original, np.clip(styled, 0, 1), p.strength, p.preserve_colors, alpha)
     result = image.copy()
-    result[:, :, :3] = np.clip(out * maxval + 0.5, 0, maxval).astype(image.dtype)
+    result[:, :, :3] = pixels.quantize(out, image.dtype)
     if alpha is not None:  # outside the feathered mask: the input's own values, bit for bit
         result[alpha == 0] = image[alpha == 0]
     yield Partial(Rect(0, 0, w, h), result, (w, h), True)
@@ -200,3 +201,71 @@ def keep_colors(original: np.ndarray, styled: np.ndarray) -> np.ndarray:
     ycc = cv2.cvtColor(original.astype(np.float32), cv2.COLOR_RGB2YCrCb)
     ycc[:, :, 0] = y_styled
     return np.clip(cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB), 0.0, 1.0)
+
+
+# -- the task's row ------------------------------------------------------------------------------
+#: a --style ending so is a picture to take the style from
+_PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+
+
+def _cli_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input")
+    parser.add_argument("output")
+    parser.add_argument(
+        "--style",
+        default="starry-night",
+        help="a style id (studio models list), a painting preset, or a picture file",
+    )
+    parser.add_argument(
+        "--mix",
+        default=None,
+        help="blend built-in styles, weights from 0 to 1: 'starry-night=0.7,copper=0.3'",
+    )
+    parser.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = full style")
+    parser.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
+    parser.add_argument("--mask", default=None, help="only where the mask is white (or opaque)")
+    parser.add_argument("--feather", type=int, default=8, help="soft mask edge, px")
+    parser.add_argument(
+        "--resolution",
+        type=int,
+        default=1024,
+        help="long side processed (stroke size follows it); 0 = full size",
+    )
+    parser.add_argument("--tile", type=int, default=None, help="tile side; 0 = never tile")
+
+
+def _cli_job(ns: argparse.Namespace, read: CliReader) -> CliJob:
+    style, style_image, mix = ns.style, None, ()
+    if Path(ns.style).suffix.lower() in _PICTURE_SUFFIXES:
+        style, style_image = IMAGE_STYLE, read.picture(ns.style)
+    if ns.mix:
+        try:
+            mix = tuple(
+                (name.strip(), float(weight))
+                for name, weight in (part.split("=") for part in ns.mix.split(","))
+            )
+        except ValueError:
+            raise BadInputError(
+                "--mix takes name=weight pairs, e.g. starry-night=0.7,copper=0.3"
+            ) from None
+    params = StylizeParams(
+        style=style,
+        mix=mix,
+        style_image=style_image,
+        strength=ns.strength,
+        preserve_colors=ns.preserve_colors,
+        resolution=ns.resolution,
+        tile=ns.tile,
+        feather=ns.feather,
+    )
+    return CliJob(params, image=ns.input, mask=ns.mask)
+
+
+STYLIZE_TASK = TaskDef(
+    kind=TaskKind.STYLIZE,
+    title="Stylize",
+    params=StylizeParams,
+    run=run_stylize,
+    models=TaskKind.STYLIZE,
+    cli=TaskCli("repaint an image in a style", _cli_arguments, _cli_job),
+)

@@ -29,7 +29,7 @@ from studio.engine.autotune import (
 )
 from studio.engine.config import EngineConfig
 from studio.engine.device import DeviceInfo
-from studio.engine.tasks.events import Progress
+from studio.engine.events import Progress
 from studio.models.arch import LoadedModel
 from studio.models.descriptor import ImageModel
 from studio.models.spec import ModelSpec

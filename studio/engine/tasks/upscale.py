@@ -6,156 +6,28 @@ resize reaches a non-native factor or a target width. Alpha is enlarged separate
 
 from __future__ import annotations
 
-import math
+import argparse
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from studio import pixels
+from studio.document.landing import land_resized
+from studio.engine.events import Partial, Progress, Result, TaskEvent
 from studio.engine.jobs import JobRequest, UpscaleParams
+from studio.engine.planning import check_plan_fits, plan_upscale
+from studio.engine.task_table import CliJob, CliReader, TaskCli, TaskDef
 from studio.engine.tasks.context import TaskContext, is_weight_path
-from studio.engine.tasks.events import Partial, Progress, Result, TaskEvent
 from studio.engine.tasks.tuned import model_key
-from studio.engine.tiling import plan_tiles, run_tiled, tile_for_budget
+from studio.engine.tiling import plan_tiles, run_tiled
 from studio.errors import BadInputError
 from studio.geometry import Rect
 from studio.models import classical
 from studio.models.registry import get_model
 from studio.models.spec import ModelSpec
-
-#: largest output: 32768 x 32768 would be 4 GiB of RGBA pixels
-MAX_OUTPUT_PIXELS = 1 << 30
-CLASSICAL_TILE = 512
-#: context pixels per tile side in memory estimates (the real pad is known once loaded)
-TYPICAL_CONTEXT = 16
-
-
-@dataclass(frozen=True)
-class UpscalePlan:
-    """What a run will produce and cost, computed before any work starts."""
-
-    out_width: int
-    out_height: int
-    native_scale: int
-    passes: int
-    tile: int
-    memory_bytes: int
-    seconds: float
-
-    def summary(self) -> str:
-        mp = self.out_width * self.out_height / 1e6
-        mem = self.memory_bytes
-        memory = f"{mem / 2**30:.1f} GiB" if mem >= 2**30 else f"{max(1, mem // 2**20)} MiB"
-        time = f"~{self.seconds:.0f} s" if self.seconds >= 1 else "under a second"
-        return f"{self.out_width}x{self.out_height} ({mp:.1f} MP), about {memory}, {time}"
-
-
-def output_size(
-    width: int, height: int, params: UpscaleParams, default_scale: float = 2.0
-) -> tuple[int, int]:
-    """The result's size; ``params.scale`` None means ``default_scale``."""
-    if params.target_width is not None:
-        factor = params.target_width / width
-        return params.target_width, max(1, round(height * factor))
-    scale = params.scale if params.scale is not None else default_scale
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def default_scale(spec: ModelSpec) -> float:
-    """The factor when none is asked for: the model's own (resampling, which has none: 2)."""
-    return 2.0 if spec.arch == "classical" else float(spec.scale)
-
-
-def plan_upscale(
-    spec: ModelSpec,
-    width: int,
-    height: int,
-    params: UpscaleParams,
-    budget_bytes: int,
-    channels: int = 3,
-    itemsize: int = 1,
-) -> UpscalePlan:
-    """Output size, passes, tile size and a memory/time estimate; refuses what cannot fit."""
-    out_w, out_h = output_size(width, height, params, default_scale(spec))
-    if out_w * out_h > MAX_OUTPUT_PIXELS:
-        raise BadInputError(
-            f"the result would be {out_w}x{out_h} ({out_w * out_h / 1e6:.0f} MP); the limit is "
-            f"{MAX_OUTPUT_PIXELS / 1e6:.0f} MP — choose a smaller scale"
-        )
-    factor = out_w / width
-    if spec.arch == "classical":
-        native = round(factor) if _is_integer_scale(width, height, out_w, out_h) else 1
-        passes = 1
-    elif spec.scale <= 1:  # a same-size restoration model (de-JPEG, denoise): one pass
-        native, passes = 1, 1
-    else:
-        native = spec.scale
-        passes = max(1, math.ceil(math.log(max(factor, 1.0001)) / math.log(native) - 1e-9))
-    if params.tile == 0:
-        tile = 0
-    elif params.tile is not None:
-        tile = params.tile
-    else:
-        tile = (
-            CLASSICAL_TILE
-            if spec.arch == "classical"
-            else tile_for_budget(
-                spec.bytes_per_px, budget_bytes // 2, multiple=max(8, spec.size_multiple)
-            )
-        )
-    memory = memory_estimate(spec, width, height, native, passes, tile, out_w, out_h, channels)
-    memory += 2 * out_w * out_h * channels * itemsize  # the result and the editor's copy
-    seconds = out_w * out_h / 1e6 / max(spec.mpx_per_s, 1e-6)
-    return UpscalePlan(out_w, out_h, native, passes, tile, memory, seconds)
-
-
-def memory_estimate(
-    spec: ModelSpec,
-    width: int,
-    height: int,
-    native: int,
-    passes: int,
-    tile: int,
-    out_w: int,
-    out_h: int,
-    channels: int = 3,
-) -> int:
-    """Peak bytes an upscale adds besides its result: the model's working memory for the
-    largest piece it runs at once, plus the float buffers alive then.
-
-    The piece is a tile, but never more than the image: counting a whole budget-sized tile made
-    a 192 -> 768 upscale "about 1014 MiB" (measured: 30-60 MiB). The model term is
-    ``spec.bytes_per_px``, which also sizes tiles and is conservative for most models. Loading
-    the weights is not counted (the model cache owns them). ``benchmarks/upscale_memory.py``
-    compares this with the measured peak resident memory.
-    """
-    scale_in = native ** (passes - 1)
-    pass_w, pass_h = width * scale_in, height * scale_in  # the input of the last pass
-    model_px = _piece_side(pass_w, tile) * _piece_side(pass_h, tile)
-    per_px = spec.bytes_per_px
-    if spec.arch == "classical":  # Pillow's result, its float copy and the 8-bit image
-        per_px = max(per_px, native * native * channels * 10)
-    float_px = width * height + (pass_w * pass_h if passes > 1 else 0)
-    native_px = pass_w * pass_h * native * native
-    if native_px != out_w * out_h:  # a Lanczos resize after the model: two float images
-        float_px += native_px + out_w * out_h
-    return int(model_px * per_px + float_px * channels * 4)
-
-
-def _piece_side(length: int, tile: int) -> int:
-    """The longest piece a model sees along one side: a tile core as ``plan_tiles`` splits it
-    (near-equal parts) plus typical context both sides, never more than the image."""
-    if tile <= 0:
-        return length
-    core = math.ceil(length / math.ceil(length / tile))
-    return min(length, core + 2 * TYPICAL_CONTEXT)
-
-
-def _is_integer_scale(w: int, h: int, out_w: int, out_h: int) -> bool:
-    return out_w % w == 0 and out_h % h == 0 and out_w // w == out_h // h
+from studio.task_kind import TaskKind
 
 
 def user_weights_spec(
@@ -165,7 +37,7 @@ def user_weights_spec(
     return ModelSpec(
         id="user-weights",
         name=Path(path).name,
-        task="upscale",
+        task=TaskKind.UPSCALE,
         arch=arch,
         scale=scale,
         bytes_per_px=12000.0,
@@ -184,15 +56,6 @@ def _user_spec(path: str, model) -> ModelSpec:
     return user_weights_spec(path, loaded.scale, loaded.arch_id, loaded.supports_half)
 
 
-def check_plan_fits(plan: UpscalePlan, budget_bytes: int) -> None:
-    """Refuse a plan whose working memory is more than twice the device's budget."""
-    if plan.memory_bytes > budget_bytes * 2:
-        raise BadInputError(
-            f"this upscale needs {plan.summary()}; that does not fit in this "
-            "machine's memory — choose a smaller scale or tile size"
-        )
-
-
 def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, None, Result]:
     params: UpscaleParams = request.params
     model = None
@@ -200,7 +63,7 @@ def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
         model = yield from ctx.load_user_model(params.model)
         spec = _user_spec(params.model, model)
     else:
-        spec = get_model(params.model, "upscale")
+        spec = get_model(params.model, TaskKind.UPSCALE)
     image = request.image
     pixels.check_image(image)
     h, w = image.shape[:2]
@@ -285,3 +148,62 @@ def _model_key(spec: ModelSpec, name: str) -> str:
 def context_pad(receptive_field: int) -> int:
     """Pixels of real context each tile gets: enough for tiled == untiled within 1/255."""
     return max(8, receptive_field)
+
+
+# -- the task's row ------------------------------------------------------------------------------
+def _cli_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input")
+    parser.add_argument("output")
+    parser.add_argument(
+        "--model",
+        default="lanczos",
+        help="model id (see: studio models list) or a .safetensors/.pth file",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="factor, may be fractional (default: the model's own; 2 for lanczos and bicubic)",
+    )
+    parser.add_argument(
+        "--width", type=int, default=None, help="target width in pixels (wins over --scale)"
+    )
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help="input tile side in pixels; 0 = no tiling; default: from memory",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="always torch.compile the model (~40 s once per tile shape; by default it is "
+        "measured and used only for jobs long enough to repay it)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default=None,
+        help="default auto: the fastest precision measured on this machine within 0.5/255 "
+        "of fp32 (remembered per model and tile shape)",
+    )
+
+
+def _cli_job(ns: argparse.Namespace, read: CliReader) -> CliJob:
+    if not is_weight_path(ns.model):
+        get_model(ns.model, TaskKind.UPSCALE)  # fail on a bad name or path before any work
+    params = UpscaleParams(model=ns.model, scale=ns.scale, target_width=ns.width, tile=ns.tile)
+    engine = {"compile": "on" if ns.compile else None, "precision": ns.precision}
+    return CliJob(params, image=ns.input, engine=engine, report_size=True)
+
+
+UPSCALE_TASK = TaskDef(
+    kind=TaskKind.UPSCALE,
+    title="Upscale",
+    params=UpscaleParams,
+    run=run_upscale,
+    models=TaskKind.UPSCALE,
+    land=land_resized,
+    cli=TaskCli("enlarge an image", _cli_arguments, _cli_job),
+    replaces_document=True,
+)

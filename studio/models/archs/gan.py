@@ -106,5 +106,10 @@ class GANArch:
             in_channels=0,
             supports_half=False,
             receptive_field=module.image_size,
-            extra={"kind": "gan", "z_dim": z_dim, "size": module.image_size},
+            extra={
+                "kind": "gan",
+                "z_dim": z_dim,
+                "size": module.image_size,
+                "purpose": "Generation",
+            },
         )

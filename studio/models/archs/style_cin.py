@@ -292,5 +292,9 @@ class StyleCINArch:
             size_multiple=4,
             supports_half=True,
             receptive_field=receptive_field(n_res),
-            extra={"conditioning": module.conditioning, "cond_dim": module.cond_dim},
+            extra={
+                "conditioning": module.conditioning,
+                "cond_dim": module.cond_dim,
+                "purpose": "Style",
+            },
         )

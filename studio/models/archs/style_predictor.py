@@ -110,5 +110,5 @@ class StylePredictorArch:
             out_channels=dim,
             supports_half=True,
             receptive_field=0,
-            extra={"input_size": 256, "dim": dim},
+            extra={"input_size": 256, "dim": dim, "purpose": "Style"},
         )

@@ -149,5 +149,10 @@ class VAEArch:
             in_channels=3,
             supports_half=False,
             receptive_field=module.image_size,
-            extra={"kind": "vae", "z_dim": z_dim, "size": module.image_size},
+            extra={
+                "kind": "vae",
+                "z_dim": z_dim,
+                "size": module.image_size,
+                "purpose": "Generation",
+            },
         )

@@ -24,7 +24,9 @@ from PySide6.QtWidgets import (
 from studio.engine.messages import TileReady
 from studio.engine.tasks.generate import GenerateParams
 from studio.models.registry import all_models
+from studio.task_kind import TaskKind
 from studio.ui.panels.model_picker import ModelPicker
+from studio.ui.panels.panel_run import PanelRun
 from studio.ui.qimage import numpy_to_qimage
 
 MODES = (
@@ -35,14 +37,15 @@ MODES = (
 
 
 class GeneratePanel(QWidget):
-    """Emits ``run_requested(GenerateParams)``; ``picked_changed(int)`` when a cell is chosen."""
+    """Emits ``run_requested(PanelRun)`` with :class:`GenerateParams` (on a new white canvas
+    when no document is open); ``picked_changed(int)`` when a cell is chosen."""
 
     run_requested = Signal(object)
     picked_changed = Signal(int)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.model = ModelPicker("generate")
+        self.model = ModelPicker(TaskKind.GENERATE)
         self.mode = QComboBox()
         for label, value in MODES:
             self.mode.addItem(label, value)
@@ -70,7 +73,7 @@ class GeneratePanel(QWidget):
         self.strength.setValue(0.5)
         self.upscale = QComboBox()
         self.upscale.addItem("No (64 px)", None)
-        for spec in all_models("upscale"):
+        for spec in all_models(TaskKind.UPSCALE):
             if spec.id in (
                 "lanczos",
                 "studio-photo-x4",
@@ -83,7 +86,7 @@ class GeneratePanel(QWidget):
             self.size.addItem(f"{side} px", side)
         self.size.setCurrentIndex(1)
         self.run_button = QPushButton("Generate")
-        self.run_button.clicked.connect(lambda: self.run_requested.emit(self.params()))
+        self.run_button.clicked.connect(self._run)
         self.results = QListWidget()
         self.results.setViewMode(QListWidget.ViewMode.IconMode)
         self.results.setIconSize(QSize(56, 56))
@@ -133,6 +136,12 @@ class GeneratePanel(QWidget):
             upscale_model=self.upscale.currentData(),
             out_size=self.size.currentData(),
         )
+
+    def _run(self) -> None:
+        params = self.params()
+        self.clear_results()  # the cells of the previous run
+        variations = params.mode == "variations"  # of the picture: its colours only
+        self.run_requested.emit(PanelRun(params, image=variations, rgb_only=True, new_canvas=True))
 
     # -- results -------------------------------------------------------------------------------
     def clear_results(self) -> None:

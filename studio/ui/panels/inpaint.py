@@ -24,7 +24,9 @@ from studio.engine.tasks.context import is_weight_path
 from studio.engine.tasks.inpaint import margins_for_aspect, parse_aspect
 from studio.models.registry import all_models
 from studio.settings import Settings
+from studio.task_kind import TaskKind
 from studio.ui.panels.model_picker import ModelPicker, describe
+from studio.ui.panels.panel_run import NothingToRun, PanelRun
 
 
 def _spin(lo: int, hi: int, value: int, suffix: str = " px") -> QSpinBox:
@@ -35,16 +37,23 @@ def _spin(lo: int, hi: int, value: int, suffix: str = " px") -> QSpinBox:
     return spin
 
 
+#: what the window says instead of filling when no mask is painted
+NOTHING_TO_FILL = (
+    "Nothing to fill",
+    "Paint a mask over what should be filled first "
+    "(M picks the mask brush; the selection tools work too).",
+)
+
+
 class InpaintPanel(QWidget):
-    """Emits ``run_requested(InpaintParams)``, and ``outpaint_requested(panel)`` (the window
-    supplies the image size for aspect-ratio margins via :meth:`outpaint_params`).
+    """Emits ``run_requested(PanelRun)``: Fill with :class:`InpaintParams` and the mask; Extend
+    with a function of the image size (aspect-ratio margins, see :meth:`outpaint_params`).
 
     ``settings.inpaint_method`` is the method shown first and is updated (then
     ``on_settings_changed`` called) whenever the artist picks another one.
     """
 
     run_requested = Signal(object)
-    outpaint_requested = Signal(object)
 
     def __init__(
         self,
@@ -55,12 +64,12 @@ class InpaintPanel(QWidget):
         super().__init__(parent)
         self.settings = settings if settings is not None else Settings()
         self._saved = on_settings_changed or (lambda: None)
-        self.method = ModelPicker("inpaint")
+        self.method = ModelPicker(TaskKind.INPAINT)
         self._restore_method(self.settings.inpaint_method)
         self.method.changed.connect(self._remember_method)
         # descriptions differ in length: a steady height keeps the buttons below in place
         self._description_texts = {
-            describe(spec.description, spec.speed_hint) for spec in all_models("inpaint")
+            describe(spec.description, spec.speed_hint) for spec in all_models(TaskKind.INPAINT)
         }
         self.method.description.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.method.changed.connect(self._steady_description_height)
@@ -75,7 +84,9 @@ class InpaintPanel(QWidget):
         )
         self.run_button = QPushButton("Fill mask")
         self.run_button.setToolTip("Fill what the mask covers; nothing outside changes")
-        self.run_button.clicked.connect(lambda: self.run_requested.emit(self.params()))
+        self.run_button.clicked.connect(
+            lambda: self.run_requested.emit(PanelRun(self.params(), mask=NOTHING_TO_FILL))
+        )
         form = QFormLayout()
         form.addRow("Method", self.method)
         form.addRow("", self.method.description)
@@ -92,7 +103,9 @@ class InpaintPanel(QWidget):
         for label in ("The ticked sides", "1:1", "4:3", "3:2", "16:9", "3:4", "2:3", "9:16"):
             self.aspect.addItem(label if ":" not in label else f"To {label}", label)
         self.outpaint_button = QPushButton("Extend canvas")
-        self.outpaint_button.clicked.connect(lambda: self.outpaint_requested.emit(self))
+        self.outpaint_button.clicked.connect(
+            lambda: self.run_requested.emit(PanelRun(self._outpaint_for))
+        )
         box = QGroupBox("Outpaint")
         grid = QGridLayout(box)
         grid.addWidget(self.sides["top"], 0, 1)
@@ -148,6 +161,15 @@ class InpaintPanel(QWidget):
             feather=self.feather.value(),
             padding=self.padding.value(),
         )
+
+    def _outpaint_for(self, size: tuple[int, int]) -> OutpaintParams:
+        params = self.outpaint_params(size)
+        if not any((params.left, params.right, params.top, params.bottom)):
+            raise NothingToRun(
+                "Nothing to extend",
+                "Tick a side, or pick an aspect ratio the image does not have yet.",
+            )
+        return params
 
     def outpaint_params(self, size: tuple[int, int] | None = None) -> OutpaintParams:
         """Margins from the ticked sides, or from the aspect ratio and the image ``size``."""

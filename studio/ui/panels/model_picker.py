@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from studio.models.registry import all_models
+from studio.task_kind import TaskKind
 
 WEIGHT_FILTER = "Weights (*.safetensors *.pth *.pt *.ckpt);;All files (*)"
 
@@ -24,7 +25,7 @@ class ModelPicker(QWidget):
 
     changed = Signal(str)
 
-    def __init__(self, task: str, parent=None) -> None:
+    def __init__(self, task: TaskKind, parent=None) -> None:
         super().__init__(parent)
         self.task = task
         self.combo = QComboBox()
@@ -32,7 +33,8 @@ class ModelPicker(QWidget):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         for spec in all_models(task):
-            label = spec.name + (f" ×{spec.scale}" if task == "upscale" and spec.scale > 1 else "")
+            enlarges = task == TaskKind.UPSCALE and spec.scale > 1
+            label = spec.name + (f" ×{spec.scale}" if enlarges else "")
             self.combo.addItem(label, spec.id)
             self.combo.setItemData(
                 self.combo.count() - 1, spec.description, Qt.ItemDataRole.ToolTipRole

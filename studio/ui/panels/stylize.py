@@ -32,6 +32,7 @@ from studio.errors import StudioError
 from studio.imageio import read_image
 from studio.models.style_names import STYLES
 from studio.paths import resources_dir
+from studio.ui.panels.panel_run import PanelRun
 
 RESOLUTIONS = (
     ("512 px (bold strokes)", 512),
@@ -60,10 +61,15 @@ def _presets() -> tuple:
     return painting_presets()
 
 
-class StylizePanel(QWidget):
-    """Emits ``run_requested(StylizeParams, only_in_mask: bool)``."""
+#: what the window says instead of stylizing when "Only inside the mask" has no mask to use
+NO_MASK = ("No mask", "Paint a mask where the style should go, or untick “Only inside the mask”.")
 
-    run_requested = Signal(object, bool)
+
+class StylizePanel(QWidget):
+    """Emits ``run_requested(PanelRun)`` with :class:`StylizeParams` (and the mask when
+    "Only inside the mask" is ticked)."""
+
+    run_requested = Signal(object)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -199,4 +205,5 @@ class StylizePanel(QWidget):
         return StylizeParams(style=ids[0], **common)
 
     def _emit(self) -> None:
-        self.run_requested.emit(self.params(), self.in_mask.isChecked())
+        mask = NO_MASK if self.in_mask.isChecked() else None
+        self.run_requested.emit(PanelRun(self.params(), mask=mask))

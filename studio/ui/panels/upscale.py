@@ -1,8 +1,16 @@
-"""The Upscale panel: model picker (with description, speed hint, own weights), scale, tiles."""
+"""The Upscale panel: model picker (with description, speed hint, own weights), scale, tiles.
+
+The estimate uses the memory budget the engine published (:class:`EngineReady`), and the panel
+says which precision and compile mode the chosen model runs in on this machine: measured by
+the last upscale, or found in the engine's report. Nothing here probes the device.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from collections.abc import Mapping
+from typing import Any
+
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -13,12 +21,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.engine.device import choose_device, describe
 from studio.engine.jobs import UpscaleParams
-from studio.engine.tasks.upscale import plan_upscale
+from studio.engine.messages import JobFinished
+from studio.engine.planning import plan_upscale
+from studio.engine.report import DEFAULT_BUDGET, EngineReady
 from studio.errors import StudioError
 from studio.models.registry import all_models, get_model
+from studio.task_kind import TaskKind
 from studio.ui.panels.model_picker import ModelPicker
+from studio.ui.panels.panel_run import PanelRun
 
 TILE_CHOICES = (
     ("Automatic", None),
@@ -31,13 +42,14 @@ TILE_CHOICES = (
 
 
 class UpscalePanel(QWidget):
-    """Emits ``run_requested(UpscaleParams)`` when the artist presses Upscale."""
+    """Emits ``run_requested(PanelRun)`` with :class:`UpscaleParams` when the artist presses
+    Upscale."""
 
     run_requested = Signal(object)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.model = ModelPicker("upscale")
+        self.model = ModelPicker(TaskKind.UPSCALE)
         self.description = self.model.description
         self.scale = QDoubleSpinBox()
         self.scale.setRange(0.25, 16.0)
@@ -49,10 +61,14 @@ class UpscalePanel(QWidget):
             self.tile.addItem(label, value)
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
+        self.variant = QLabel()
+        self.variant.setWordWrap(True)
         self._image_size: tuple[int, int] | None = None
-        self._budget = describe(choose_device()).memory_budget
+        self._budget = DEFAULT_BUDGET  # until the engine reports its device
+        self._tuned: Mapping[str, str] = {}  # model id -> variant, from the engine's report
+        self._ran: dict[str, str] = {}  # model id -> variant of its last finished upscale
         self.run_button = QPushButton("Upscale")
-        self.run_button.clicked.connect(lambda: self.run_requested.emit(self.params()))
+        self.run_button.clicked.connect(lambda: self.run_requested.emit(PanelRun(self.params())))
         form = QFormLayout()
         form.addRow("Model", self.model)
         form.addRow("", self.description)
@@ -61,12 +77,46 @@ class UpscalePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.estimate)
+        layout.addWidget(self.variant)
         layout.addWidget(self.run_button)
         layout.addStretch(1)
         self.model.changed.connect(self._suggest_scale)
         self.model.changed.connect(self.update_estimate)
+        self.model.changed.connect(self._show_variant)
         self.scale.valueChanged.connect(self.update_estimate)
         self.tile.currentIndexChanged.connect(self.update_estimate)
+
+    def attach_engine(self, engine) -> None:
+        """Follow an :class:`~studio.engine.thread.EngineThread`: its device report and the
+        variant each finished upscale ran in (delivered on the GUI thread: slots of this
+        widget)."""
+        engine.ready.connect(self.set_engine_report)
+        engine.message.connect(self.show_job_info)
+        if engine.report is not None:
+            self.set_engine_report(engine.report)
+
+    @Slot(object)
+    def set_engine_report(self, report: EngineReady) -> None:
+        """The engine's memory budget and measured variants replace the defaults."""
+        self._budget = report.memory_budget
+        self._tuned = dict(report.tuned)
+        self.update_estimate()
+        self._show_variant()
+
+    @Slot(object)
+    def show_job_info(self, msg: object) -> None:
+        """Remember the variant a finished upscale ran in (``JobFinished.info["variant"]``)."""
+        if not isinstance(msg, JobFinished):
+            return
+        info: Mapping[str, Any] = msg.info
+        if "variant" in info and "model" in info:
+            self._ran[str(info["model"])] = str(info["variant"])
+            self._show_variant()
+
+    def _show_variant(self, *_args) -> None:
+        model_id = self.model.current()
+        variant = self._ran.get(model_id) or self._tuned.get(model_id)
+        self.variant.setText(f"Runs as {variant} on this machine." if variant else "")
 
     def set_image_size(self, width: int, height: int) -> None:
         """The size of the image an upscale would start from (for the estimate)."""
@@ -79,7 +129,7 @@ class UpscalePanel(QWidget):
             self.estimate.setText("")
             return
         try:
-            spec = get_model(self.model.current(), "upscale")
+            spec = get_model(self.model.current(), TaskKind.UPSCALE)
         except StudioError:  # the artist's own weights: known only once loaded
             self.estimate.setText("Estimate after the weights are loaded.")
             self.run_button.setEnabled(True)
@@ -95,7 +145,7 @@ class UpscalePanel(QWidget):
         self.run_button.setEnabled(fits)
 
     def _suggest_scale(self, model_id: str) -> None:
-        spec = next((m for m in all_models("upscale") if m.id == model_id), None)
+        spec = next((m for m in all_models(TaskKind.UPSCALE) if m.id == model_id), None)
         if spec is not None and spec.scale > 1:
             self.scale.setValue(spec.scale)
 
