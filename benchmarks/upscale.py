@@ -167,12 +167,17 @@ def x4plus_table(
     with tempfile.TemporaryDirectory() as home:
         config = EngineConfig.from_environment(data_dir=Path(home))
         list(JobRunner(config).run(JobRequest(UpscaleParams("realesrgan-x4plus", 4), image)))
+        runner = JobRunner(config)
         start = time.perf_counter()
-        finished = list(
-            JobRunner(config).run(JobRequest(UpscaleParams("realesrgan-x4plus", 4), image))
-        )[-1]
+        finished = list(runner.run(JobRequest(UpscaleParams("realesrgan-x4plus", 4), image)))[-1]
         t_engine = time.perf_counter() - start
         assert isinstance(finished, JobFinished), finished
+        t_load = finished.timings.get("load_s", 0.0)
+        # the editor's steady state: the same engine, model cached, runs the next job
+        start = time.perf_counter()
+        again = list(runner.run(JobRequest(UpscaleParams("realesrgan-x4plus", 4), image)))[-1]
+        t_steady = time.perf_counter() - start
+        assert isinstance(again, JobFinished), again
         variant = finished.info.get("variant", "fp32 eager")
         t_cli = cli_seconds(image, home)
     if with_compile:  # the engine's opt-in path (studio upscale --compile)
@@ -186,7 +191,9 @@ def x4plus_table(
         rows.append(("Studio engine --compile (fp32, tiled)", t_compiled, out, "fp32"))
     engine_out = torch.from_numpy(finished.image.astype(np.float32) / 255).permute(2, 0, 1)[None]
     kind = "bf16" if variant.startswith("bf16") else "fp32"
-    rows.append((f"Studio default, 2nd run ({variant.split(' (')[0]})", t_engine, engine_out, kind))
+    name = variant.split(" (")[0]
+    rows.append((f"Studio default, new engine ({name})", t_engine, engine_out, kind))
+    rows.append((f"Studio default, next job ({name})", t_steady, engine_out, kind))
     t_ncnn = ncnn_seconds(image, *ncnn)
 
     print(
@@ -212,12 +219,21 @@ def x4plus_table(
             f"{label:<40} {seconds:>8.2f} {t_base / seconds:>8.2f}x {gflops:>8.0f} "
             f"{100 * gflops / peaks[kind]:>6.0f}% {diff.mean():>7.3f} {diff.max():>6.1f}"
         )
-    best_label, best_s = min(((r[0], r[1]) for r in rows[1:-1]), key=lambda r: r[1])
+    best_label, best_s = min(((r[0], r[1]) for r in rows[1:-2]), key=lambda r: r[1])
     print(f"\nthe engine chose: {variant}")
     print(
         f"best variant: {best_label} {best_s:.2f} s = {t_base / best_s:.2f}x plain fp32 "
-        f"(target >= 1.5x); default path {t_engine:.2f} s = "
-        f"{100 * (t_engine / best_s - 1):+.0f}% vs best (target within +10%)"
+        "(target >= 1.5x)"
+    )
+    compute = t_engine - t_load
+    print(
+        f"default path, new engine: {t_engine:.2f} s = {t_load:.2f} s loading (file read, sha256, "
+        f"conversion) + {compute:.2f} s running = {100 * (compute / best_s - 1):+.0f}% vs best "
+        f"without loading, {100 * (t_engine / best_s - 1):+.0f}% with it"
+    )
+    print(
+        f"default path, next job in the same engine: {t_steady:.2f} s = "
+        f"{100 * (t_steady / best_s - 1):+.0f}% vs best (target within +10%)"
     )
     if t_cli is not None:
         print(f"`studio upscale` second run, whole process (imports, load, write): {t_cli:.2f} s")

@@ -80,7 +80,7 @@ class JobRunner:
             message = _readable(exc, kind)
             yield JobFailed(job_id, message, kind, traceback.format_exc())
             return
-        timings = {"total_s": time.perf_counter() - started}
+        timings = {"total_s": time.perf_counter() - started, "load_s": ctx.load_seconds}
         yield finished(job_id, result, timings)
 
 

@@ -114,3 +114,32 @@ def test_measures_a_real_network_in_bf16() -> None:
     ms = measure(build, tile, [BF16])
     assert [m.variant for m in ms] == [FP32_EAGER, BF16]
     assert 0 < ms[1].mean_error < 0.05  # bf16 really ran: close to, but not equal to, fp32
+
+
+def test_the_engine_measures_once_then_reads_the_choice(tmp_path, photo) -> None:
+    """First job on a machine measures (a progress stage says so) and remembers; a new engine
+    reads the choice without measuring; a fixed precision never measures."""
+    from studio.engine.config import EngineConfig
+    from studio.engine.device import describe
+    from studio.engine.jobs import JobRequest, UpscaleParams
+    from studio.engine.messages import JobFinished, JobProgress
+    from studio.engine.runner import JobRunner
+
+    def run(config):
+        msgs = list(JobRunner(config).run(JobRequest(UpscaleParams("studio-photo-x2", 2), photo)))
+        stages = [m.stage for m in msgs if isinstance(m, JobProgress)]
+        assert isinstance(msgs[-1], JobFinished), msgs[-1]
+        return msgs[-1], any("measuring" in s for s in stages)
+
+    config = EngineConfig(tuning_file=tmp_path / "tuning.json")
+    first, measured = run(config)
+    bf16 = describe(torch.device("cpu")).supports_bf16
+    assert measured == bf16  # nothing to choose between without bf16
+    assert "variant" in first.info and first.timings["load_s"] > 0
+    if bf16:
+        assert (tmp_path / "tuning.json").is_file()
+    again, measured_again = run(config)
+    assert not measured_again and again.info["variant"] == first.info["variant"]
+    fixed, measured_fixed = run(EngineConfig(precision="fp32", tuning_file=tmp_path / "other.json"))
+    assert not measured_fixed and fixed.info["variant"].startswith("fp32 eager")
+    np.testing.assert_allclose(first.image, fixed.image, atol=8)  # within the tolerance

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ class TaskContext:
     config: EngineConfig = field(default_factory=EngineConfig)
     #: what the last :meth:`tuned` call chose (for the job's info and the panel)
     last_tuning: TuneResult | None = None
+    #: seconds this job spent loading or converting models (reported in the job's timings)
+    load_seconds: float = 0.0
 
     @property
     def device(self) -> torch.device:
@@ -100,7 +103,9 @@ class TaskContext:
         if key not in self.cache:
             yield LoadingModel(name)
             self.cancel.check()
+        started = time.perf_counter()
         model = self.cache.get(key, build)
+        self.load_seconds += time.perf_counter() - started
         self.cancel.check()
         return model
 
