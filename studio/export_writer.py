@@ -16,7 +16,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import PngImagePlugin
 
 from studio.atomic_write import atomic_open, write_bytes_atomic
 from studio.errors import BadInputError
@@ -39,7 +39,7 @@ def write_export(
     p: Path, pixels: np.ndarray, metadata: dict[str, Any], options: ExportOptions
 ) -> None:
     """Write ``pixels`` (RGB(A) uint8 or uint16) to ``p`` (already checked writable)."""
-    from studio.imageio import flatten_on_white
+    from studio.imageio import pillow_image
 
     ext = p.suffix.lower()
     sixteen_ok = ext in (".png", ".tif", ".tiff")
@@ -53,17 +53,7 @@ def write_export(
         else:
             write_bytes_atomic(p, tiff16(pixels, metadata.get("icc_profile"), _xmp(options)))
         return
-    if pixels.shape[2] == 4 and ext in (".jpg", ".jpeg", ".bmp"):
-        pixels = flatten_on_white(pixels)
-    mode = "RGBA" if pixels.shape[2] == 4 else "RGB"
-    im = Image.fromarray(np.ascontiguousarray(pixels), mode)
-    kwargs: dict[str, Any] = {}
-    if icc := metadata.get("icc_profile"):
-        kwargs["icc_profile"] = icc
-    if "dpi" in metadata:
-        kwargs["dpi"] = metadata["dpi"]
-    if (exif := metadata.get("exif")) and ext != ".bmp":
-        kwargs["exif"] = exif
+    im, kwargs = pillow_image(pixels, metadata, ext)
     xmp = _xmp(options)
     if ext in (".jpg", ".jpeg"):
         quality = int(options.quality)

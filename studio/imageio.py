@@ -266,17 +266,7 @@ def write_image(
     if pixels.dtype == np.uint16 and ext in (".png", ".tif", ".tiff"):
         _write_16bit(p, pixels)
         return
-    pixels = to_8bit(pixels)
-    if pixels.shape[2] == 4 and ext in (".jpg", ".jpeg", ".bmp"):
-        pixels = flatten_on_white(pixels)
-    im = Image.fromarray(np.ascontiguousarray(pixels), "RGBA" if pixels.shape[2] == 4 else "RGB")
-    kwargs: dict[str, Any] = {}
-    if icc := metadata.get("icc_profile"):
-        kwargs["icc_profile"] = icc
-    if "dpi" in metadata:
-        kwargs["dpi"] = metadata["dpi"]
-    if (exif := metadata.get("exif")) and ext != ".bmp":
-        kwargs["exif"] = exif
+    im, kwargs = pillow_image(to_8bit(pixels), metadata, ext)
     if ext in (".jpg", ".jpeg"):
         kwargs.update(quality=95, subsampling=0)
     elif ext == ".webp":
@@ -288,6 +278,24 @@ def write_image(
         kwargs["pnginfo"] = info
     with atomic_open(p) as f:  # encode straight into the temporary file: no second copy
         im.save(f, format=_FORMATS[ext], **kwargs)
+
+
+def pillow_image(
+    pixels: np.ndarray, metadata: dict[str, Any], ext: str
+) -> tuple[Image.Image, dict[str, Any]]:
+    """8-bit RGB(A) pixels as a Pillow image (alpha flattened on white for JPEG and BMP) and the
+    save arguments that carry the ICC profile, DPI and EXIF of ``metadata``."""
+    if pixels.shape[2] == 4 and ext in (".jpg", ".jpeg", ".bmp"):
+        pixels = flatten_on_white(pixels)
+    im = Image.fromarray(np.ascontiguousarray(pixels), "RGBA" if pixels.shape[2] == 4 else "RGB")
+    kwargs: dict[str, Any] = {}
+    if icc := metadata.get("icc_profile"):
+        kwargs["icc_profile"] = icc
+    if "dpi" in metadata:
+        kwargs["dpi"] = metadata["dpi"]
+    if (exif := metadata.get("exif")) and ext != ".bmp":
+        kwargs["exif"] = exif
+    return im, kwargs
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
