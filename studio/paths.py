@@ -30,6 +30,16 @@ def user_data_dir() -> Path:
     return Path(base) / "studio"
 
 
+def data_cache_dir() -> Path:
+    """Downloaded packages, prepared data sets and training runs (never the repository):
+    ``$STUDIO_CACHE`` or the XDG cache folder (``~/.cache/studio``)."""
+    env = os.environ.get("STUDIO_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "studio"
+
+
 def user_models_dir() -> Path:
     return user_data_dir() / "models"
 

@@ -18,7 +18,7 @@ sequence drops skin-tone modifiers and variation selectors, so the skin-tone var
 styles of one emoji always land in the same split. Output ``OUT/{train,val}.npz`` with
 ``images`` uint8 (N,64,64,3), ``alpha`` uint8 (N,64,64) and ``labels`` (a JSON list)::
 
-    python -m studio.training.emoji --out /work/cache/emoji
+    python -m studio.training.emoji --out $STUDIO_CACHE/emoji
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from studio.paths import data_cache_dir
 from studio.pixels import quantize
 
 SIZE = 64
@@ -281,8 +282,8 @@ def load_split(folder: Path, split: str) -> tuple[np.ndarray, list[dict]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("--out", type=Path, default=Path("/work/cache/emoji"))
-    ap.add_argument("--cache", type=Path, default=Path("/work/cache"))
+    ap.add_argument("--out", type=Path, default=data_cache_dir() / "emoji")
+    ap.add_argument("--cache", type=Path, default=data_cache_dir())
     args = ap.parse_args(argv)
     deb_root, pkgs = fetch(args.cache)
     print(json.dumps(build(deb_root, pkgs, args.out), indent=1))

@@ -22,11 +22,12 @@ import torch
 from PIL import Image
 
 from studio.models import generate as gen
+from studio.paths import data_cache_dir
 from studio.training.emoji import load_split
 from studio.training.fid import DEFAULT_WEIGHTS, features, frechet_distance, load_feature_net
 from studio.training.train_vae import DATA, batch_tensor, psnr
 
-OUT = Path("/work/cache/gen")
+OUT = data_cache_dir() / "gen"
 
 
 def speed(model: torch.nn.Module, reps: int) -> dict:

@@ -24,7 +24,7 @@ number of InpaintUNet checkpoints; ``--hybrid`` also scores Studio's ``studio-in
 ``auto`` fills built on the (single) checkpoint::
 
     python -m studio.training.eval_inpaint checkpoints/studio-inpaint.safetensors \\
-        --examples /work/cache/inpaint_examples.png
+        --examples $STUDIO_CACHE/inpaint_examples.png
     python -m studio.training.eval_inpaint checkpoints/studio-inpaint.safetensors --flip-average \\
         --hybrid --masks objects --no-ns
 """
@@ -47,6 +47,7 @@ from safetensors.torch import load_file
 from studio.models.arch import LoadedModel
 from studio.models.archs.inpaint_unet import SIZE_MULTIPLE, InpaintUNetArch
 from studio.models.descriptor import InpaintModel
+from studio.paths import data_cache_dir
 from studio.pixels import quantize, to_unit
 from studio.training.masks import eval_mask, object_mask
 
@@ -284,7 +285,7 @@ def load_inpaint_model(path: Path) -> torch.nn.Module:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("weights", nargs="*", type=Path, help="InpaintUNet safetensors checkpoints")
-    ap.add_argument("--data", type=Path, default=Path("/work/cache/photos"))
+    ap.add_argument("--data", type=Path, default=data_cache_dir() / "photos")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--per-image", type=int, default=4)
     ap.add_argument("--radius", type=int, default=5, help="cv2.inpaint radius")

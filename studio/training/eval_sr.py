@@ -27,6 +27,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from studio.models.arch import LoadedModel
+from studio.paths import data_cache_dir
 from studio.training.degrade import bicubic_down
 
 BORDER = 4
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("weights", nargs="*", type=Path, help="safetensors checkpoints to compare")
     ap.add_argument("--scale", type=int, required=True)
-    ap.add_argument("--data", type=Path, default=Path("/work/cache/photos"))
+    ap.add_argument("--data", type=Path, default=data_cache_dir() / "photos")
     ap.add_argument("--limit", type=int, default=None, help="first N val images only")
     ap.add_argument("--json", type=Path, default=None, help="also write results here")
     args = ap.parse_args(argv)

@@ -25,9 +25,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from studio.paths import data_cache_dir
 from studio.training.emoji import load_split
 
-DATA = Path("/work/cache/emoji")
+DATA = data_cache_dir() / "emoji"
 DEFAULT_WEIGHTS = (
     Path(__file__).resolve().parents[2] / "checkpoints/studio-emoji-features.safetensors"
 )

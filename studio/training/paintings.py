@@ -26,7 +26,7 @@ piece against what lies under it, the other pieces or the background outside hol
 piece gives a large value; ``None`` where pieces overlap nothing, as in babyshapes), ``moved``
 (pieces nudged by :func:`refine`). Re-runnable::
 
-    python -m studio.training.paintings --out /work/cache/paintings
+    python -m studio.training.paintings --out $STUDIO_CACHE/paintings
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from studio.paths import data_cache_dir
 from studio.pixels import quantize
 from studio.training import gcompris
 from studio.training.photos import ensure_deb
@@ -532,8 +533,8 @@ def build_presets(paintings: Path, dest: Path, ids: tuple[str, ...] = PRESET_IDS
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("--out", type=Path, default=Path("/work/cache/paintings"))
-    ap.add_argument("--debs", type=Path, default=Path("/work/cache/debs"))
+    ap.add_argument("--out", type=Path, default=data_cache_dir() / "paintings")
+    ap.add_argument("--debs", type=Path, default=data_cache_dir() / "debs")
     ap.add_argument("--no-fetch", action="store_true", help="never run apt-get download")
     ap.add_argument(
         "--presets",

@@ -15,7 +15,7 @@ Output: ``OUT/{train,val}/*.png`` (RGB uint8) and ``OUT/manifest.json``. Split 9
 group key (source package + lower-cased file stem), so one subject found under two paths of a
 package never straddles the split. Re-runnable and idempotent::
 
-    python -m studio.training.photos --out /work/cache/photos
+    python -m studio.training.photos --out $STUDIO_CACHE/photos
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image
 
 from studio.atomic_write import write_text_atomic
+from studio.paths import data_cache_dir
 from studio.training import gcompris
 
 MIN_SHORT_SIDE = 256
@@ -393,9 +394,9 @@ def collect(
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("--out", type=Path, default=Path("/work/cache/photos"))
-    ap.add_argument("--debs", type=Path, default=Path("/work/cache/debs"))
-    ap.add_argument("--wheels", type=Path, default=Path("/work/cache/wheels"))
+    ap.add_argument("--out", type=Path, default=data_cache_dir() / "photos")
+    ap.add_argument("--debs", type=Path, default=data_cache_dir() / "debs")
+    ap.add_argument("--wheels", type=Path, default=data_cache_dir() / "wheels")
     ap.add_argument("--no-fetch", action="store_true", help="use only what is already cached")
     ap.add_argument(
         "--with-lomiri",

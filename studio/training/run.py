@@ -24,8 +24,9 @@ import torch
 from safetensors.torch import load_file, save
 
 from studio.atomic_write import atomic_open, write_bytes_atomic
+from studio.paths import data_cache_dir
 
-RUNS = Path("/work/cache/runs")
+RUNS = data_cache_dir() / "runs"
 
 
 def add_run_args(

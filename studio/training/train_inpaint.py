@@ -36,6 +36,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from studio.models.archs.inpaint_unet import InpaintUNet, composite
+from studio.paths import data_cache_dir
 from studio.pixels import to_unit
 from studio.training.eval_inpaint import (
     cv2_filler,
@@ -168,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_run_args(
         ap,
-        data=Path("/work/cache/photos"),
+        data=data_cache_dir() / "photos",
         save_minutes=5.0,
         log_every=50,
         eval_every=500,

@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from studio.models.archs.srvgg import SRVGGNetCompact
+from studio.paths import data_cache_dir
 from studio.training.degrade import MARGIN, DegradeConfig, random_batch
 from studio.training.eval_sr import evaluate, load_val, run_module
 from studio.training.run import Meter, Run, add_run_args, loss_line, lr_at, set_lr
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--eval-limit", type=int, default=None, help="val images used in training")
     add_run_args(
         ap,
-        data=Path("/work/cache/photos"),
+        data=data_cache_dir() / "photos",
         save_minutes=5.0,
         log_every=100,
         eval_every=1000,

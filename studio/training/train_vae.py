@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,11 +25,12 @@ from safetensors.torch import load_file
 
 from studio.models import generate as gen
 from studio.models.archs.vae import PRIOR_KEYS, ConvVAE
+from studio.paths import data_cache_dir
 from studio.training.emoji import load_split
 from studio.training.fid import features, frechet_distance, load_feature_net
 from studio.training.run import Meter, Run, add_run_args, lr_at, set_lr
 
-DATA = Path("/work/cache/emoji")
+DATA = data_cache_dir() / "emoji"
 
 
 def batch_tensor(images: np.ndarray, idx: np.ndarray) -> torch.Tensor:
