@@ -194,12 +194,16 @@ def choose(measurements: Iterable[Measurement]) -> Variant:
 
 
 class TuningStore:
-    """Choices remembered in one JSON file; unreadable files are treated as empty."""
+    """Choices remembered in one JSON file; unreadable files are treated as empty. Without a
+    path the choices live in memory, for the life of the store."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
         self.path = path
+        self._memory: dict = {}
 
     def _read(self) -> dict:
+        if self.path is None:
+            return dict(self._memory)
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError):
@@ -234,6 +238,9 @@ class TuningStore:
     def put(self, key: str, result: TuneResult) -> None:
         entries = self._read()
         entries[key] = result.to_json()
+        if self.path is None:
+            self._memory = entries
+            return
         payload = json.dumps({"version": STORE_VERSION, "entries": entries}, indent=1)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

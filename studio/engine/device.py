@@ -6,7 +6,7 @@ builds an :class:`~studio.engine.config.EngineConfig` and passes its values in.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -76,9 +76,7 @@ def describe(device: torch.device, memory_budget: int | None = None) -> DeviceIn
         info = DeviceInfo(device, "Apple GPU (MPS)", 4 << 30, False)
     else:
         info = DeviceInfo(device, f"CPU ({os.cpu_count()} cores)", _cpu_budget(), _cpu_has_bf16())
-    if memory_budget:
-        info = DeviceInfo(info.device, info.name, int(memory_budget), info.supports_bf16)
-    return info
+    return replace(info, memory_budget=int(memory_budget)) if memory_budget else info
 
 
 def _cpu_budget() -> int:

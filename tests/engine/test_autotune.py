@@ -86,6 +86,10 @@ def test_store_round_trip_and_corrupt_file(tmp_path) -> None:
     store.put(key, result)
     assert store.get(key) == result
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    memory = TuningStore(None)  # no file: kept for the life of the store, nothing written
+    memory.put(key, result)
+    assert memory.get(key) == result
+    assert memory.results_for("machine-a", "realesrgan-x4plus") == [result]
 
 
 def test_fingerprint_depends_on_threads_and_is_stable() -> None:

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from studio.engine.autotune import (
-    FP32_EAGER,
     TuneResult,
     TuningStore,
     Variant,
@@ -36,8 +35,6 @@ from studio.models.spec import ModelSpec
 
 #: an eager job at least this long may compile (compiling one shape costs ~40-100 s on a CPU)
 COMPILE_PAYS_AFTER_S = 120.0
-
-_memory_stores: dict[None, TuningStore] = {}
 
 
 def candidate_variants(
@@ -123,8 +120,8 @@ def _lookup_or_measure(
     def build(variant: Variant):
         return build_variant(loaded, info.device, variant)
 
-    if FP32_EAGER not in variants:  # the reference is fp32 eager; it is measured, not chosen
-        variants = [FP32_EAGER, *variants]
+    # measure() always runs fp32 eager first as the reference; it is chosen only when it is
+    # one of the candidates, or when no candidate stays within tolerance
     measurements = measure(build, sample, variants, repeats=1, should_stop=should_stop)
     allowed = [m for m in measurements if m.variant in variants]
     result = TuneResult(choose(allowed), tuple(measurements), shape)
@@ -146,21 +143,7 @@ def tuning_results(config: EngineConfig, machine: str, spec: ModelSpec) -> list[
 def _store(config: EngineConfig) -> TuningStore:
     if config.tuning_file is not None:
         return TuningStore(config.tuning_file)
-    return _memory_stores.setdefault(None, _MemoryStore())
+    return _PROCESS_STORE  # no tuning file configured: remembered for this process only
 
 
-class _MemoryStore(TuningStore):
-    """Choices kept for the life of the process only (no tuning file configured)."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, TuneResult] = {}
-
-    def get(self, key: str) -> TuneResult | None:
-        return self._entries.get(key)
-
-    def put(self, key: str, result: TuneResult) -> None:
-        self._entries[key] = result
-
-    def results_for(self, machine: str, model: str) -> list[TuneResult]:
-        prefix = f"{machine}|{model}|"
-        return [v for k, v in self._entries.items() if k.startswith(prefix)]
+_PROCESS_STORE = TuningStore(None)
