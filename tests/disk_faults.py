@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +52,25 @@ def fail_writes(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
         return FailingFile(f, exc) if "w" in mode else f
 
     monkeypatch.setattr(io, "open", opener)
+
+
+@contextlib.contextmanager
+def unwritable_folder(parent: Path) -> Iterator[Path]:
+    """A folder no file can be created in. Root ignores mode bits, so as root the folder is made
+    immutable with ``chattr +i`` (which binds root too); skipped where that is refused."""
+    folder = parent / "locked"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(folder)]).returncode != 0:
+        pytest.skip("running as root without chattr +i: no way to make a folder read-only")
+    try:
+        yield folder
+    finally:
+        subprocess.run([chattr, "-i", str(folder)], check=True)

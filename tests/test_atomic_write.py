@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from disk_faults import disk_full, fail_writes
+from disk_faults import disk_full, fail_writes, unwritable_folder
 
 import studio.atomic_write as atomic_write
 from studio.atomic_write import atomic_open, check_destination, write_bytes_atomic
@@ -163,22 +162,8 @@ def test_an_unwritable_folder_fails_before_writing(read_only_folder: Path) -> No
 
 @pytest.fixture
 def read_only_folder(tmp_path: Path):
-    """A folder nobody may create files in. Mode bits do not stop root, so as root the folder
-    is marked immutable (``chattr +i``, which binds root too); skipped where that is refused."""
-    folder = tmp_path / "locked"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
+    with unwritable_folder(tmp_path) as folder:
         yield folder
-        folder.chmod(0o755)
-        return
-    chattr = shutil.which("chattr")
-    if chattr is None or subprocess.run([chattr, "+i", str(folder)]).returncode != 0:
-        pytest.skip("running as root without chattr +i: no way to make a folder read-only")
-    try:
-        yield folder
-    finally:
-        subprocess.run([chattr, "-i", str(folder)], check=True)
 
 
 KILLED_WRITER = """

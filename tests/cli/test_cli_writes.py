@@ -4,7 +4,6 @@ reading or writing is one line, and SIGTERM/Ctrl-C mid-save leave no temporary f
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from disk_faults import disk_full, fail_writes
+from disk_faults import disk_full, fail_writes, unwritable_folder
 from PIL import Image
 
 import studio.cli
@@ -96,22 +95,8 @@ def test_a_missing_output_folder_is_refused_before_any_work(
 
 @pytest.fixture
 def locked(tmp_path: Path):
-    """A folder no file can be created in. Root ignores mode bits, so as root the folder is made
-    immutable with ``chattr +i`` (which binds root too); skipped where that is refused."""
-    folder = tmp_path / "locked"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
+    with unwritable_folder(tmp_path) as folder:
         yield folder
-        folder.chmod(0o755)
-        return
-    chattr = shutil.which("chattr")
-    if chattr is None or subprocess.run([chattr, "+i", str(folder)]).returncode != 0:
-        pytest.skip("running as root without chattr +i: no way to make a folder read-only")
-    try:
-        yield folder
-    finally:
-        subprocess.run([chattr, "-i", str(folder)], check=True)
 
 
 @pytest.mark.parametrize("command", ["upscale", "generate", "import-ncnn"])
