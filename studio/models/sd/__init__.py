@@ -1,0 +1,1 @@
+"""Stable Diffusion from the artist's own files: loading offline, never downloading."""
