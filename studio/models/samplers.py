@@ -45,10 +45,13 @@ def make_scheduler(name: str, schedule: dict[str, Any]) -> Any:
     """A fresh diffusers scheduler ``name`` over the training ``schedule`` (the keys of a
     scheduler config: ``num_train_timesteps``, ``beta_schedule``, ``prediction_type``, ...).
 
-    Keys the chosen class does not take are dropped by diffusers' ``from_config``.
+    Keys the chosen class does not take are dropped by diffusers' ``from_config``; private keys
+    (``_use_default_values`` of a pipeline's config) are dropped here, because diffusers would put
+    those defaults back over the sampler's own settings (karras sigmas, prediction type).
     """
     import diffusers
 
     class_name, extra = SAMPLERS[check_sampler(name)]
     cls = getattr(diffusers, class_name)
-    return cls.from_config({**schedule, **extra})
+    public = {k: v for k, v in schedule.items() if not k.startswith("_")}
+    return cls.from_config({**public, **extra})
