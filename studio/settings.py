@@ -80,6 +80,10 @@ class Settings:
     export_webp_lossless: bool = False
     export_png_16bit: bool = False
     export_tiff_16bit: bool = False
+    #: another tool's models folder whose Stable Diffusion checkpoints and LoRAs Studio lists
+    #: (AUTOMATIC1111/Forge or ComfyUI: its root, its models folder or one model subfolder);
+    #: "" for none (:mod:`studio.models.sd.discovery`)
+    sd_models_folder: str = ""
 
     #: one status-bar line when :meth:`load` had to reset values; a plain class attribute,
     #: not a field, so it is never saved or compared
