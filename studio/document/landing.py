@@ -7,7 +7,8 @@ controller calls it on Accept, tests call it directly (no Qt, no engine). What l
   whole document): only the pixels the task changed, as a new layer or merged;
 * :func:`land_resized`: a result that replaces the picture at a new size (upscale);
 * :func:`land_grown`: the canvas grows around the old picture (outpaint);
-* :func:`land_new_picture`: a new picture, as a layer at its own size (generate).
+* :func:`land_new_picture`: a new picture, as a layer at its own size (generate);
+* :func:`land_generated`: generate's results: a new picture, or a region (img2img, inpaint).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def land_region(doc: Document, result: Landing) -> None:
             f"{result.title}: result is {image.shape[1]}x{image.shape[0]}, expected {roi.w}x{roi.h}"
         )
     source = result.source
+    if source.shape[:2] == (doc.height, doc.width) != image.shape[:2]:
+        source = source[roi.slices]  # the whole picture was sent: compare with the region
     rgba = Layer.from_rgb(image[:, :, :4] if image.shape[2] >= 3 else image).pixels
     if source.shape[:2] == image.shape[:2]:
         changed = np.any(image[:, :, :3] != source[:, :, :3], axis=2)
@@ -127,3 +130,12 @@ def land_new_picture(doc: Document, result: Landing) -> None:
     ox, oy = (doc.width - w) // 2, (doc.height - h) // 2
     layer.pixels[oy : oy + h, ox : ox + w] = Layer.from_rgb(pixels).pixels
     doc.add_layer(layer, name=layer.name)
+
+
+def land_generated(doc: Document, result: Landing) -> None:
+    """A generated grid lands as a new picture; an img2img or prompted-inpaint result (``info``
+    ``lands`` = "region") lands in its region like any other edit."""
+    if result.info.get("lands") == "region":
+        land_region(doc, result)
+    else:
+        land_new_picture(doc, result)

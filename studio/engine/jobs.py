@@ -27,6 +27,10 @@ PADDING_RANGE = (0, 1024)
 MAX_SIDE_RANGE = (64, 8192)  # 0 = the method's own default
 MAX_OUTPAINT = 4096
 RESOLUTION_RANGE = (64, 16384)  # 0 = the image's own size
+STEPS_RANGE = (1, 200)  # denoising steps
+GUIDANCE_RANGE = (0.0, 30.0)  # classifier-free guidance; <= 1 switches it off
+LORA_WEIGHT_RANGE = (-4.0, 4.0)
+DIFFUSION_SIZE_RANGE = (32, 2048)  # 0 = the model's own size
 
 
 def check_range(

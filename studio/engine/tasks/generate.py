@@ -21,35 +21,60 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from studio.document.landing import land_new_picture
+from studio.document.landing import land_generated
 from studio.engine.events import LoadingModel, Partial, Progress, Result, TaskEvent
-from studio.engine.jobs import SEED_RANGE, JobRequest, UpscaleParams, check_range
+from studio.engine.jobs import (
+    DIFFUSION_SIZE_RANGE,
+    GUIDANCE_RANGE,
+    LORA_WEIGHT_RANGE,
+    SEED_RANGE,
+    STEPS_RANGE,
+    JobRequest,
+    UpscaleParams,
+    check_range,
+)
 from studio.engine.task_table import CliJob, CliReader, TaskCli, TaskDef
 from studio.engine.tasks.context import TaskContext
-from studio.errors import BadInputError
+from studio.engine.tasks.denoise import run_denoise
+from studio.engine.tasks.denoisers import SD, backend_kind, open_backend
+from studio.errors import BadInputError, MissingModelError
 from studio.geometry import Rect
 from studio.models import generate as gen
 from studio.models.arch import LoadedModel
 from studio.models.archs.vae import ConvVAE
 from studio.models.registry import get_model
+from studio.models.samplers import DEFAULT_SAMPLER, check_sampler, sampler_names
 from studio.task_kind import TaskKind
 
-MODES = ("samples", "interpolate", "variations")
+MODES = ("samples", "interpolate", "variations", "repaint")
 MAX_COUNT = 256
 MAX_OUT_SIZE = 1024
 MAX_STRENGTH = 3.0
+NOISE_MODEL = "studio-emoji-gan"
+TEXT_MODEL = "studio-text2img"
 
 
 @dataclass(frozen=True)
 class GenerateParams:
-    """``model``: a registry id (task "generate") or a path to a VAE/GAN weight file.
+    """``model``: a registry id (task "generate"), a path to a VAE/GAN weight file, or a Stable
+    Diffusion file or folder; "" picks ``studio-text2img`` when there is a prompt, else the
+    emoji GAN. The model decides what runs: GAN/VAE as below, denoising models (Studio's
+    text-to-image model, Stable Diffusion) through :mod:`studio.engine.tasks.denoise`.
 
-    ``truncation`` scales the latents (1 = full variety). ``out_size`` is the side of each cell
-    after ``upscale_model`` (a registry upscale id such as "lanczos"); without one, cells keep
-    the model's native size (64).
+    GAN/VAE: ``truncation`` scales the latents (1 = full variety). ``out_size`` is the side of
+    each cell after ``upscale_model`` (a registry upscale id such as "lanczos"); without one,
+    cells keep the model's native size (64).
+
+    Denoising models: ``prompt``, ``negative_prompt``, ``steps``, ``guidance``, ``sampler``
+    (:mod:`studio.models.samplers`), ``loras`` ((file, weight) pairs, Stable Diffusion only) and
+    ``size`` (each image's side; 0 = the model's own; a fixed-size model is enlarged to it by
+    ``upscale_model``, default the denoise module's upscaler; Stable Diffusion works at it, and
+    in img2img at that area). Mode "variations" is img2img of the request's image (its ``roi``)
+    with ``strength`` in [0, 1] (0 returns the input), mode "repaint" (a prompted inpaint)
+    repaints where the request's mask is; both give one image the size of the region.
     """
 
-    model: str = "studio-emoji-gan"
+    model: str = ""
     seed: int = 0
     count: int = 16
     truncation: float = 1.0
@@ -58,10 +83,19 @@ class GenerateParams:
     strength: float = 0.5
     upscale_model: str | None = None
     out_size: int = 256
+    prompt: str = ""
+    negative_prompt: str = ""
+    steps: int = 20
+    guidance: float = 5.0
+    sampler: str = DEFAULT_SAMPLER
+    loras: tuple[tuple[str, float], ...] = ()
+    size: int = 0
 
     task: ClassVar[TaskKind] = TaskKind.GENERATE
 
     def __post_init__(self) -> None:
+        if not self.model:
+            object.__setattr__(self, "model", TEXT_MODEL if self.prompt else NOISE_MODEL)
         _check(self)
 
 
@@ -76,6 +110,12 @@ def _check(params: GenerateParams) -> None:
         raise BadInputError(f"truncation must be in (0, 2], got {params.truncation:g}")
     check_range("strength", params.strength, 0.0, MAX_STRENGTH)
     check_range("size", params.out_size, 16, MAX_OUT_SIZE, " px")
+    check_range("steps", params.steps, *STEPS_RANGE)
+    check_range("guidance", params.guidance, *GUIDANCE_RANGE)
+    check_sampler(params.sampler)
+    check_range("image size", params.size, *DIFFUSION_SIZE_RANGE, " px", zero="the model's own")
+    for path, weight in params.loras:
+        check_range(f"the weight of LoRA {Path(path).name}", weight, *LORA_WEIGHT_RANGE)
 
 
 def load_generator(model: str, ctx: TaskContext) -> Generator[TaskEvent, None, torch.nn.Module]:
@@ -145,6 +185,9 @@ def _latents(
 
 def run_generate(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, None, Result]:
     params: GenerateParams = request.params
+    denoiser = yield from open_backend(params, ctx)
+    if denoiser is not None:
+        return (yield from run_denoise(request, denoiser, ctx))
     model = yield from load_generator(params.model, ctx)
     latents, seeds = _latents(params, model, request)
     native = int(model.image_size)
@@ -183,9 +226,30 @@ def run_generate(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, 
 def _cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output", help="the grid image; with --count 1 just the image")
     parser.add_argument("--noise", action="store_true", help="generate from noise (the default)")
-    parser.add_argument("--model", default="studio-emoji-gan", help="generate model id or file")
+    parser.add_argument(
+        "--model",
+        default="",
+        help="generate model id, GAN/VAE file, or Stable Diffusion file or folder (default: "
+        f"{TEXT_MODEL} with a prompt, else {NOISE_MODEL})",
+    )
+    parser.add_argument("--prompt", default=None, help="what to draw (text-to-image models)")
+    parser.add_argument("--negative", default="", help="what to keep out of the picture")
+    parser.add_argument("--steps", type=int, default=20, help="denoising steps")
+    parser.add_argument("--guidance", type=float, default=5.0, help="how closely to follow")
+    parser.add_argument("--sampler", default=DEFAULT_SAMPLER, help=", ".join(sampler_names()))
+    parser.add_argument("--init", default=None, metavar="IMAGE", help="img2img from this image")
+    parser.add_argument(
+        "--mask", default=None, help="with --init: repaint only here (white), a prompted inpaint"
+    )
+    parser.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="FILE[:WEIGHT]",
+        help="a LoRA file for a Stable Diffusion model (repeatable; weight 1 by default)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="cell i uses seed + i")
-    parser.add_argument("--count", type=int, default=16)
+    parser.add_argument("--count", type=int, default=None, help="16 from noise, 1 with a prompt")
     parser.add_argument(
         "--truncation", type=float, default=1.0, help="< 1: safer, less varied; > 1: wilder"
     )
@@ -202,33 +266,81 @@ def _cli_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="IMAGE",
         help="variations of this image (VAE models)",
     )
-    parser.add_argument("--strength", type=float, default=0.5, help="how far variations wander")
+    parser.add_argument(
+        "--strength",
+        type=float,
+        default=None,
+        help="how far variations wander (0.5), or how much img2img changes (0.75; 1 with --mask)",
+    )
     parser.add_argument(
         "--upscale",
         default=None,
         metavar="MODEL",
         help="enlarge each image with this upscale model to --size",
     )
-    parser.add_argument("--size", type=int, default=256, help="cell size after --upscale")
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="side of each image: 64 (native), 128, 256 or 512 for text-to-image models; from "
+        "noise, the cell size after --upscale (256)",
+    )
+
+
+def parse_lora(text: str) -> tuple[str, float]:
+    """``FILE[:WEIGHT]`` -> (file, weight); weight 1 when none is given."""
+    path, sep, tail = text.rpartition(":")
+    if sep and path:
+        try:
+            return path, float(tail)
+        except ValueError:
+            pass  # a colon in the path itself (C:\\...)
+    return text, 1.0
 
 
 def _cli_job(ns: argparse.Namespace, read: CliReader) -> CliJob:
-    mode = "samples"
+    if ns.mask and not ns.init:
+        raise BadInputError("--mask needs --init IMAGE: the picture whose masked part to repaint")
+    if ns.init and ns.variations_of:
+        raise BadInputError("give --init (img2img) or --variations-of (VAE), not both")
+    check_sampler(ns.sampler)  # before the model is looked up: the first mistake is named
+    prompted = ns.prompt is not None or ns.init or ns.lora
+    model = ns.model or (TEXT_MODEL if prompted else NOISE_MODEL)
+    loras = tuple(parse_lora(text) for text in ns.lora)
+    for path, _weight in loras:
+        if not Path(path).expanduser().is_file():
+            raise MissingModelError(f"{path}: LoRA file not found")
+    denoising = backend_kind(model) is not None
+    if loras and backend_kind(model) != SD:
+        raise BadInputError("--lora works with Stable Diffusion models only (--model FILE)")
+    mode, strength = "samples", ns.strength
     if ns.interpolate_to is not None:
         mode = "interpolate"
-    if ns.variations_of:
-        mode = "variations"
+    if ns.variations_of or ns.init:
+        mode, default = "variations", (0.75 if ns.init else 0.5)
+        strength = default if strength is None else strength
+    if ns.mask:
+        mode, strength = "repaint", 1.0 if ns.strength is None else ns.strength
     params = GenerateParams(
-        model=ns.model,
+        model=model,
         seed=ns.seed,
-        count=ns.count,
+        count=(1 if denoising else 16) if ns.count is None else ns.count,
         truncation=ns.truncation,
         mode=mode,
         seed_b=ns.interpolate_to if ns.interpolate_to is not None else 1,
-        strength=ns.strength,
+        strength=0.5 if strength is None else strength,
         upscale_model=ns.upscale,
-        out_size=ns.size,
+        out_size=256 if denoising or ns.size is None else ns.size,
+        prompt=ns.prompt or "",
+        negative_prompt=ns.negative,
+        steps=ns.steps,
+        guidance=ns.guidance,
+        sampler=ns.sampler,
+        loras=loras,
+        size=(ns.size or 0) if denoising else 0,
     )
+    if ns.init:  # the result is that picture, changed: written like any edit of an input
+        return CliJob(params, image=ns.init, mask=ns.mask)
     image = read.picture(ns.variations_of)[:, :, :3] if ns.variations_of else no_pixels()
     return CliJob(params, pixels=image)  # one cell: the image itself
 
@@ -246,7 +358,9 @@ GENERATE_TASK = TaskDef(
     params=GenerateParams,
     run=run_generate,
     models=_models,
-    land=land_new_picture,
-    cli=TaskCli("new images from noise (a grid to pick from)", _cli_arguments, _cli_job),
+    land=land_generated,
+    cli=TaskCli(
+        "new images from a prompt or from noise (a grid to pick from)", _cli_arguments, _cli_job
+    ),
     natural_size=True,
 )
