@@ -472,6 +472,24 @@ GENERATORS = (
         speed_hint="instant",
         license="MIT",
     ),
+    ModelSpec(
+        id="studio-text2img",
+        name="Studio text-to-image",
+        task=TaskKind.GENERATE,
+        arch="text-unet",
+        description="Our own small 64x64 text-to-image diffusion model (emoji, clip art, "
+        "stamps, icons), prompted through all-MiniLM-L6-v2; img2img and masks.",
+        files=(
+            ModelFile(
+                "studio-text2img.safetensors",
+                "764854c542134266740ab2f36271f3d5984a8b1b9515dc4504e1465dd431b3b4",
+            ),
+        ),
+        size_multiple=8,
+        tiling=False,
+        speed_hint="~2 s per image",
+        license="MIT",
+    ),
 )
 
 MODELS: tuple[ModelSpec, ...] = (
