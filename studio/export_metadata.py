@@ -19,7 +19,6 @@ import struct
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -85,14 +84,13 @@ def provenance_of(params: Any, **extra: Any) -> dict[str, Any]:
     """
     out: dict[str, Any] = {"task": str(getattr(params, "task", type(params).__name__))}
     plain: dict[str, Any] = {}
-    if dataclasses.is_dataclass(params):
-        for f in dataclasses.fields(params):
-            value = _plain(getattr(params, f.name))
-            if value is not None:
-                plain[f.name] = value
+    for name, value in _fields(params).items():
+        value = _plain(value) if name in _TEXT_KEYS else _file_names(_plain(value))
+        if value is not None:
+            plain[name] = value
     for key in ("model", "method", "style"):
         if isinstance(plain.get(key), str):
-            out["model"] = Path(plain[key]).name if "/" in plain[key] else plain[key]
+            out["model"] = plain[key]
             break
     for key in ("seed", "prompt", "negative_prompt", "steps", "sampler"):
         if key in plain:
@@ -100,6 +98,35 @@ def provenance_of(params: Any, **extra: Any) -> dict[str, Any]:
     out["params"] = plain
     out.update({k: v for k, v in extra.items() if _plain(v) is not None})
     return out
+
+
+def _fields(params: Any) -> dict[str, Any]:
+    """A params dataclass's fields; a nested params value (an outpaint's prompted fill) adds
+    its own; fields its ``unlabelled_fields()`` names (options that did not shape this run)
+    are left out."""
+    if not dataclasses.is_dataclass(params):
+        return {}
+    skip = set(params.unlabelled_fields()) if hasattr(params, "unlabelled_fields") else set()
+    found: dict[str, Any] = {}
+    for f in dataclasses.fields(params):
+        value = getattr(params, f.name)
+        if f.name in skip:
+            continue
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            found |= _fields(value)
+        else:
+            found[f.name] = value
+    return found
+
+
+def _file_names(value: Any) -> Any:
+    """File paths in a label as their names only: a folder of one machine (a user name, a
+    models folder) must not travel inside images that are shared."""
+    if isinstance(value, str) and ("/" in value or "\\" in value):
+        return value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or value
+    if isinstance(value, list):
+        return [_file_names(v) for v in value]
+    return value
 
 
 def record_provenance(

@@ -153,3 +153,28 @@ def test_no_labels_when_no_model_touched_it_or_when_turned_off(tmp_path: Path) -
     with Image.open(tmp_path / "plain.png") as im:
         assert im.info.get("Author") == "me"
         assert "parameters" not in im.info and "XML:com.adobe.xmp" not in im.info
+
+
+def test_prompt_runs_name_model_files_only_and_leave_out_noise_options(tmp_path: Path) -> None:
+    from studio.engine.jobs import OutpaintParams, PromptedFill
+    from studio.engine.tasks.generate import GenerateParams
+
+    model = tmp_path / "artist" / "models" / "dream.safetensors"
+    lora = tmp_path / "artist" / "loras" / "ink.safetensors"
+    params = GenerateParams(
+        model=str(model), prompt="a cat", count=1, loras=((str(lora), 0.5),), steps=4
+    )
+    text = a1111_parameters(provenance_of(params))
+    assert str(tmp_path) not in text, "no folder of this machine in a shared image"
+    assert "Model: dream.safetensors" in text and "ink.safetensors" in text
+    for noise_only in ("Truncation", "Seed b", "Out size", "Strength"):
+        assert noise_only not in text, noise_only
+    assert "Steps: 4" in text
+
+    gan = a1111_parameters(provenance_of(GenerateParams(model="studio-emoji-gan", seed=3)))
+    assert "Truncation: 1.0" in gan and "Steps" not in gan and "Sampler" not in gan
+
+    fill = PromptedFill(str(model), "a beach", steps=3)
+    outpaint = provenance_of(OutpaintParams(right=64, prompted=fill))
+    assert outpaint["model"] == "dream.safetensors" and outpaint["prompt"] == "a beach"
+    assert "method" not in outpaint["params"] and str(tmp_path) not in str(outpaint)

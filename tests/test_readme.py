@@ -31,7 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 #: README file names the commands write; they are written into the tmp dir
 OUTPUTS = {"out.png", "grid.png", "strip.png", "var.png", "model.safetensors"}
 #: option values that would make a tiny input slow, and the small value used instead
-SMALLER = {("--width", "3000"): "48"}  # 12 px through realesrgan x4 once, not four times
+SMALLER = {
+    ("--width", "3000"): "48",  # 12 px through realesrgan x4 once, not four times
+    ("--steps", "20"): "2",  # a tiny random Stable Diffusion folder: two steps at 64 px
+    ("--size", "512"): "64",
+}
 #: (command, README name) -> the input used instead (realesrgan-x4plus is slow on a CPU)
 PER_COMMAND = {("upscale", "in.png"): "tiny.png"}
 FILE_LIKE = re.compile(r"^[\w.-]+\.[A-Za-z]{2,12}$|^[A-Z]{2,}$")  # a.png, model.param, IMAGE
@@ -159,6 +163,9 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     param, bin_path = _tiny_ncnn_pair(d / "ncnn")
     files = {p.name: p for p in d.iterdir() if p.is_file()}
     files |= {"model.param": param, "model.bin": bin_path, "IMAGE": d / "in.png"}
+    from tests.tiny_sd import tiny_sd_folder  # a Stable Diffusion folder, tiny and random
+
+    files["sd15-folder"] = tiny_sd_folder(d / "sd15-folder")
     return files
 
 

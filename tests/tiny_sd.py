@@ -167,6 +167,21 @@ def _unet(context: int, *, linear: bool = False, added: int | None = None) -> An
     ).eval()
 
 
+def tiny_sd_folder(folder: Path, seed: int = 0) -> Path:
+    """A tiny random SD 1.x pipeline saved as an artist's diffusers folder, with a letters
+    vocabulary its small text encoder can read (the bundled CLIP one has 49 408 tokens)."""
+    from transformers import CLIPTokenizer
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in "abcdefghijklmnopqrstuvwxyz":
+        vocab[c] = len(vocab)
+        vocab[c + "</w>"] = len(vocab)
+    pipe = tiny_sd1_pipeline(seed=seed)
+    pipe.tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=16)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 def write_config_folder(pipe: Any, folder: Path) -> Path:
     """The pipeline's configs without weights: what Studio bundles for the real families."""
     folder.mkdir(parents=True, exist_ok=True)

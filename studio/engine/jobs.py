@@ -12,6 +12,7 @@ import numpy as np
 
 from studio.errors import BadInputError, Cancelled
 from studio.geometry import Rect
+from studio.models.samplers import DEFAULT_SAMPLER, check_sampler
 from studio.task_kind import TaskKind
 
 _job_ids = itertools.count(1)
@@ -114,8 +115,31 @@ class InpaintParams:
 
 
 @dataclass(frozen=True)
+class PromptedFill:
+    """Fill with a denoising model from a prompt (outpaint): ``model`` a Stable Diffusion file
+    or folder (or another denoising model of the generate task), and the run's prompt,
+    negative prompt, steps, guidance and sampler (:mod:`studio.models.samplers`)."""
+
+    model: str
+    prompt: str = ""
+    negative_prompt: str = ""
+    steps: int = 20
+    guidance: float = 5.0
+    sampler: str = DEFAULT_SAMPLER
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise BadInputError("a prompted fill needs a model (a Stable Diffusion file)")
+        check_range("steps", self.steps, *STEPS_RANGE)
+        check_range("guidance", self.guidance, *GUIDANCE_RANGE)
+        check_sampler(self.sampler)
+
+
+@dataclass(frozen=True)
 class OutpaintParams:
-    """Extend the canvas by the given pixels on each side and fill the new area."""
+    """Extend the canvas by the given pixels on each side and fill the new area: with
+    ``method`` (an inpaint model id or weight file), or, with ``prompted``, by a denoising
+    model from a prompt (``method`` is then unused; ``seed`` seeds the model's noise)."""
 
     method: str = "patchmatch"
     left: int = 0
@@ -124,6 +148,7 @@ class OutpaintParams:
     bottom: int = 0
     feather: int = 8
     seed: int = 0
+    prompted: PromptedFill | None = None
 
     task: ClassVar[TaskKind] = TaskKind.OUTPAINT
 
@@ -132,6 +157,10 @@ class OutpaintParams:
             check_range(side, getattr(self, side), 0, MAX_OUTPAINT, " px")
         check_range("feather", self.feather, *FEATHER_RANGE, " px")
         check_range("seed", self.seed, *SEED_RANGE)
+
+    def unlabelled_fields(self) -> tuple[str, ...]:
+        """Fields that did not shape this result (left out of its provenance)."""
+        return ("method",) if self.prompted is not None else ("prompted",)
 
 
 IMAGE_STYLE = "image"

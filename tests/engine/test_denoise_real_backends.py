@@ -95,8 +95,22 @@ def test_a_run_that_cannot_fit_the_memory_budget_is_refused_before_a_step(sd_fol
     failed = messages[-1]
     assert isinstance(failed, JobFailed) and failed.kind == "bad_input"
     assert "this run needs" in failed.message and "available" in failed.message
-    assert "of weights" in failed.message, "refused from the folder's headers, before loading"
-    assert not any(isinstance(m, JobProgress | ModelLoading) for m in messages)
+    assert not any(isinstance(m, JobProgress | ModelLoading) for m in messages), "before loading"
+
+
+def test_weights_that_cannot_fit_the_memory_free_are_refused_before_loading(
+    sd_folder, monkeypatch
+) -> None:
+    from studio.engine.tasks import preflight
+
+    monkeypatch.setattr(preflight, "available_memory", lambda: 1 << 20)
+    runner = JobRunner(device=torch.device("cpu"))
+    params = GenerateParams(model=str(sd_folder), prompt="x", size=64, steps=1, count=1)
+    messages = list(runner.run(JobRequest(params, no_pixels())))
+    failed = messages[-1]
+    assert isinstance(failed, JobFailed) and failed.kind == "bad_input"
+    assert "of weights" in failed.message and "1 MiB available" in failed.message
+    assert not any(isinstance(m, ModelLoading) for m in messages), "nothing was read"
 
 
 def test_a_run_that_fits_the_memory_free_is_not_refused(sd_folder) -> None:

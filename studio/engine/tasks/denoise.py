@@ -69,11 +69,11 @@ def run_denoise(
         out = yield from _img2img(params, loaded, image, ctx)
     else:
         out = yield from _inpaint(params, loaded, image, mask, ctx)
-    info = _info(params, loaded) | {"lands": "region", "region": region.tuple()}
+    info = _info(params, loaded, ctx) | {"lands": "region", "region": region.tuple()}
     return Result(out, Rect(0, 0, region.w, region.h), info)
 
 
-def _info(params: GenerateParams, loaded: LoadedBackend) -> dict[str, Any]:
+def _info(params: GenerateParams, loaded: LoadedBackend, ctx: TaskContext) -> dict[str, Any]:
     info: dict[str, Any] = {
         "model": Path(params.model).name if loaded.kind == SD else params.model,
         "mode": params.mode,
@@ -88,6 +88,8 @@ def _info(params: GenerateParams, loaded: LoadedBackend) -> dict[str, Any]:
         info["loras"] = [(Path(p).name, w) for p, w in params.loras]
     if params.mode != "samples":
         info["strength"] = params.strength
+    if loaded.kind == SD and ctx.last_tuning is not None:
+        info["variant"] = ctx.last_tuning.summary()  # the precisions measured fastest here
     return info
 
 
@@ -181,7 +183,7 @@ def _text_to_image(
         canvas[y : y + cell, x : x + cell] = image
         cells.append({"index": i, "seed": params.seed + i, "rect": (x, y, cell, cell)})
         yield Partial(Rect(x, y, cell, cell), image, (grid_w, grid_h), True)
-    info = _info(params, loaded) | {"cell_size": cell, "grid": (rows, cols), "cells": cells}
+    info = _info(params, loaded, ctx) | {"cell_size": cell, "grid": (rows, cols), "cells": cells}
     return Result(canvas, Rect(0, 0, grid_w, grid_h), info)
 
 
@@ -224,7 +226,7 @@ def _region(request: JobRequest, needs_mask: bool) -> tuple[Rect, np.ndarray, np
     return region, image[region.slices], mask
 
 
-def _fit(loaded: LoadedBackend, width: int, height: int, side: int = 0) -> tuple[int, int]:
+def work_size(loaded: LoadedBackend, width: int, height: int, side: int = 0) -> tuple[int, int]:
     """The size a model works on a ``width`` x ``height`` crop at: a fixed model's own size; a
     flexible one's native area (or ``side`` squared) at that crop's aspect, in multiples of 8."""
     nw, nh = loaded.backend.native_size
@@ -239,7 +241,7 @@ def _img2img(
     params: GenerateParams, loaded: LoadedBackend, image: np.ndarray, ctx: TaskContext
 ) -> Generator[TaskEvent, None, np.ndarray]:
     h, w = image.shape[:2]
-    ww, wh = _fit(loaded, w, h, params.size)
+    ww, wh = work_size(loaded, w, h, params.size)
     init = resize(pixels.to_8bit(image)[:, :, :3], ww, wh)
 
     def show(preview: np.ndarray) -> Partial:
@@ -275,7 +277,7 @@ def _inpaint(
         crop = pixels.to_unit(image[box.slices][:, :, :3])
         weight = alpha[box.slices]
         touched = weight > 0
-        ww, wh = _fit(loaded, box.w, box.h, params.size)
+        ww, wh = work_size(loaded, box.w, box.h, params.size)
         init = pixels.quantize(resize(crop, ww, wh), np.uint8)
         hole = (resize(touched.astype(np.float32), ww, wh) > 0).astype(np.float32)
         wt = weight[touched][:, None]

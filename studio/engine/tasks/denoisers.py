@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from studio.engine.events import LoadingModel, TaskEvent
+from studio.engine.events import LoadingModel, Progress, TaskEvent
 from studio.engine.tasks.context import TaskContext
 from studio.errors import BadInputError, MissingModelError
 from studio.models.diffusion_api import DenoiseBackend, DenoiseRequest
@@ -123,7 +123,7 @@ def open_backend(
     if kind == TEXT:
         return (yield from _open_text(params.model, ctx))
     if kind == SD:
-        return (yield from _open_sd(Path(params.model), params.loras, ctx))
+        return (yield from _open_sd(Path(params.model), params, ctx))
     factory, flexible = _REGISTERED[kind]
     dtype = torch.float32
 
@@ -156,11 +156,13 @@ def _open_text(model_id: str, ctx: TaskContext) -> Generator[LoadingModel, None,
 
 
 def _open_sd(
-    path: Path, loras: tuple[tuple[str, float], ...], ctx: TaskContext
-) -> Generator[LoadingModel, None, LoadedBackend]:
+    path: Path, params: GenerateParams, ctx: TaskContext
+) -> Generator[LoadingModel | Progress, None, LoadedBackend]:
+    """The model from the cache, or loaded once its estimate is known to fit; then put in the
+    precision measured fastest here (measured on first use, see :mod:`.sd_tuning`)."""
     source = path.expanduser().resolve()
     lora_paths = []
-    for file, weight in loras:
+    for file, weight in params.loras:
         p = Path(file).expanduser().resolve()
         if not p.is_file():
             raise MissingModelError(f"{file}: LoRA file not found")
@@ -181,7 +183,14 @@ def _open_sd(
             apply_loras(model, [(p, w) for p, w, _ in lora_paths])
         return LoadedBackend(SDBackend(model), SD, True, _modules_of(model), model)
 
-    return (yield from ctx.cached(key, source.name, build))
+    if key not in ctx.cache:
+        _check_fits_before_loading(source, params, dtype, ctx)
+    loaded = yield from ctx.cached(key, source.name, build)
+    from studio.engine.tasks.sd_tuning import tuned_pipeline
+
+    pipe = loaded.sd_model.pipe
+    ctx.last_tuning = yield from tuned_pipeline(ctx.config, ctx.device_info, pipe, ctx.cancel.check)
+    return loaded
 
 
 def _modules_of(obj: Any) -> tuple[torch.nn.Module, ...]:
@@ -199,14 +208,65 @@ def _modules_of(obj: Any) -> tuple[torch.nn.Module, ...]:
     return tuple(found)
 
 
+def memory_free(ctx: TaskContext) -> int:
+    """Bytes free on the run's device at this moment: RAM on the CPU, the GPU's free memory
+    (and what torch holds unused) on CUDA. Not the engine's tile budget (an eighth of RAM on
+    the CPU, capped at 2 GiB), which sizes upscale tiles and would refuse ordinary SD2 and SDXL
+    runs."""
+    if ctx.device.type == "cuda":
+        free = int(torch.cuda.mem_get_info(ctx.device)[0])
+        free += int(
+            torch.cuda.memory_reserved(ctx.device) - torch.cuda.memory_allocated(ctx.device)
+        )
+    elif ctx.device.type == "cpu":
+        from studio.engine.tasks.preflight import available_memory
+
+        free = available_memory()
+    else:
+        free = ctx.device_info.memory_budget
+    return free
+
+
+def working_memory(ctx: TaskContext) -> int:
+    """Bytes a run's working memory may take: the memory free now, or the configured budget
+    (``EngineConfig.memory_budget``, working memory to plan for) when one is set and smaller."""
+    free = memory_free(ctx)
+    return min(free, ctx.config.memory_budget) if ctx.config.memory_budget else free
+
+
+def _check_fits_before_loading(
+    source: Path, params: GenerateParams, dtype: torch.dtype, ctx: TaskContext
+) -> None:
+    """Refuse, before gigabytes are read, a run whose weights and working memory cannot fit:
+    the family and parameter count come from the file's header or the folder's configs."""
+    from studio.models.sd.estimate import check_fits, estimate_source
+
+    count = params.count if params.mode == "samples" else 1
+    side = params.size or None  # None: the family's own size
+    estimate = estimate_source(
+        source,
+        side,
+        count,
+        params.steps,
+        dtype=dtype,
+        device=ctx.device,
+        guidance=params.guidance > 1,
+    )
+    if estimate is None:
+        return
+    check_fits(estimate, memory_free(ctx))  # the weights and the run, in the memory free now
+    if ctx.config.memory_budget:  # and the run within the configured working budget
+        check_fits(estimate, ctx.config.memory_budget, weights_loaded=True)
+
+
 def check_run_fits(loaded: LoadedBackend, req: DenoiseRequest, ctx: TaskContext) -> None:
-    """Refuse a Stable Diffusion run that cannot fit in the engine's memory budget, with the
-    reason (its estimate: peak bytes from the model's size, the resolution and the batch)."""
+    """Refuse a Stable Diffusion run that cannot fit in the memory free now, with the reason
+    (its estimate: peak bytes from the model's size and dtypes, the resolution and the batch)."""
     if loaded.sd_model is None:
         return
     from studio.models.sd.estimate import check_fits, estimate_run
 
     w, h = (req.width, req.height) if req.width else loaded.backend.native_size
     estimate = estimate_run(loaded.sd_model, w, h, req.count, req.steps, guidance=req.guidance > 1)
-    # the weights are loaded by now: the run's working memory is what must fit the budget
-    check_fits(estimate, ctx.device_info.memory_budget, weights_loaded=True)
+    # the weights are loaded by now (and counted as used): the working memory must fit
+    check_fits(estimate, working_memory(ctx), weights_loaded=True)

@@ -37,7 +37,7 @@ from studio.engine.task_table import CliJob, CliReader, TaskCli, TaskDef
 from studio.engine.tasks.context import TaskContext
 from studio.engine.tasks.denoise import run_denoise
 from studio.engine.tasks.denoisers import SD, backend_kind, open_backend
-from studio.errors import BadInputError, MissingModelError
+from studio.errors import BadInputError, MissingModelError, StudioError
 from studio.geometry import Rect
 from studio.models import generate as gen
 from studio.models.arch import LoadedModel
@@ -52,6 +52,9 @@ MAX_OUT_SIZE = 1024
 MAX_STRENGTH = 3.0
 NOISE_MODEL = "studio-emoji-gan"
 TEXT_MODEL = "studio-text2img"
+#: options only a GAN/VAE reads, and options only a denoising model reads
+NOISE_ONLY_FIELDS = ("truncation", "seed_b", "out_size")
+PROMPT_ONLY_FIELDS = ("prompt", "negative_prompt", "steps", "guidance", "sampler", "loras", "size")
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,20 @@ class GenerateParams:
         if not self.model:
             object.__setattr__(self, "model", TEXT_MODEL if self.prompt else NOISE_MODEL)
         _check(self)
+
+    def unlabelled_fields(self) -> tuple[str, ...]:
+        """Fields that did not shape this run (left out of its provenance): a denoising
+        model's run reads no noise-model options, a GAN/VAE's no prompt options."""
+        try:
+            denoising = backend_kind(self.model) is not None
+        except StudioError:  # the file is gone: what the params say is all there is
+            denoising = bool(self.prompt or self.loras)
+        skip = NOISE_ONLY_FIELDS if denoising else PROMPT_ONLY_FIELDS
+        if self.mode != "interpolate":
+            skip += ("seed_b",)
+        if self.mode not in ("variations", "repaint"):
+            skip += ("strength",)
+        return skip
 
 
 def _check(params: GenerateParams) -> None:

@@ -28,7 +28,13 @@ from studio.engine.inpaint_regions import (
     plan_regions,
     working_scale,
 )
-from studio.engine.jobs import MAX_OUTPAINT, InpaintParams, JobRequest, OutpaintParams
+from studio.engine.jobs import (
+    MAX_OUTPAINT,
+    InpaintParams,
+    JobRequest,
+    OutpaintParams,
+    PromptedFill,
+)
 from studio.engine.task_table import CliJob, CliReader, TaskCli, TaskDef
 from studio.engine.tasks.context import TaskContext, is_weight_path
 from studio.engine.tasks.preflight import check_fits, image_size
@@ -262,10 +268,16 @@ def run_outpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, 
     mask[p.top : p.top + h, p.left : p.left + w] = 0.0
     if padded.shape[2] == 4:
         padded[:, :, 3][mask > 0] = pixels.max_value(image.dtype)
+    oh, ow = padded.shape[:2]
+    if p.prompted is not None:  # a denoising model paints it from a prompt
+        from studio.engine.tasks.outpaint_prompted import extend_with_prompt
+
+        original = Rect(p.left, p.top, w, h)
+        out, info = yield from extend_with_prompt(p, padded, mask, original, ctx)
+        return Result(out, Rect(0, 0, ow, oh), info | {"offset": (p.left, p.top)})
     filler, max_side = yield from _filler_for(p, ctx)
     # the feather reaches into the original only near the seam; deeper pixels stay identical
     alpha = grow_and_feather(mask, 0, p.feather)
-    oh, ow = padded.shape[:2]
     original = Rect(p.left, p.top, w, h)
     # a tile's context reaches max(padding, half its size) each side (plan_regions): tiles
     # this size are filled at full resolution
@@ -338,9 +350,18 @@ def _inpaint_job(ns: argparse.Namespace, read: CliReader) -> CliJob:
 
 
 def _outpaint_arguments(parser: argparse.ArgumentParser) -> None:
+    from studio.models.samplers import DEFAULT_SAMPLER, sampler_names
+
     parser.add_argument("input")
     parser.add_argument("output")
     parser.add_argument("--method", default=DEFAULT_METHOD, help=_METHOD_HELP)
+    prompted = parser.add_argument_group("from a prompt (a Stable Diffusion model)")
+    prompted.add_argument("--model", default=None, help="Stable Diffusion file or folder")
+    prompted.add_argument("--prompt", default="", help="what the new area shows")
+    prompted.add_argument("--negative", default="", help="what to keep out of it")
+    prompted.add_argument("--steps", type=int, default=20, help="denoising steps")
+    prompted.add_argument("--guidance", type=float, default=5.0, help="how closely to follow")
+    prompted.add_argument("--sampler", default=DEFAULT_SAMPLER, help=", ".join(sampler_names()))
     for side in _SIDES:
         parser.add_argument(f"--{side}", type=int, default=0, help=f"pixels to add on the {side}")
     parser.add_argument(
@@ -351,7 +372,16 @@ def _outpaint_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _outpaint_job(ns: argparse.Namespace, read: CliReader) -> CliJob:
-    _check_method(ns.method)
+    prompted = None
+    if ns.model is not None:
+        if ns.method != DEFAULT_METHOD:
+            raise BadInputError("give --method (a fill model) or --model (from a prompt), not both")
+        prompted = PromptedFill(ns.model, ns.prompt, ns.negative, ns.steps, ns.guidance, ns.sampler)
+    elif ns.prompt or ns.negative:
+        raise BadInputError("--prompt needs --model: a Stable Diffusion file or folder")
+    method = ns.method
+    if prompted is None:
+        _check_method(method)
     margins = {side: getattr(ns, side) for side in _SIDES}
     if ns.aspect is not None:
         if any(margins.values()):
@@ -360,7 +390,9 @@ def _outpaint_job(ns: argparse.Namespace, read: CliReader) -> CliJob:
         margins = margins_for_aspect(w, h, parse_aspect(ns.aspect))
         if not any(margins.values()):
             raise BadInputError(f"the image ({w}x{h}) already has the aspect ratio {ns.aspect}")
-    params = OutpaintParams(method=ns.method, feather=ns.feather, seed=ns.seed, **margins)
+    params = OutpaintParams(
+        method=method, feather=ns.feather, seed=ns.seed, prompted=prompted, **margins
+    )
     return CliJob(params, image=ns.input)
 
 

@@ -4,13 +4,13 @@ The tuner of :mod:`studio.engine.autotune` measures image models on a tile again
 tolerance. A Stable Diffusion pipeline is measured in two parts, each once per machine and
 network shape (not per file: every SD 1.5 checkpoint shares its UNet's measurement):
 
-- the UNet, one denoising call at 64x64 latents, batch 2 (classifier-free guidance). Its output
+- the UNet, one call at 32x32 latents, batch 1 (one warm-up, one timed run). Its output
   is a noise prediction, not pixels, so it has its own tolerance: relative to the prediction's
   size (:data:`UNET_TOLERANCE`). bf16 weights measured 1.2-1.4 % mean and 7.5-8 % max relative
   error on a true-size random SD 1.5 UNet here; over a whole run on a tiny random pipeline the
   images moved 0.5 of 255 on average (tests/models/sd/test_speed.py). On trained weights that
   was not measured (none reach this machine);
-- the VAE decoder, 256x256 pixels out, against the pixel tolerance every image model meets.
+- the VAE decoder, 128x128 pixels out, against the pixel tolerance every image model meets.
 
 Under ``compile="auto"`` compiling is not measured for SD: compiling costs 40-100 s per shape
 for the far smaller image models (see :mod:`studio.engine.tasks.tuned`), the UNet recompiles
@@ -39,7 +39,7 @@ from studio.engine.autotune import (
 from studio.engine.config import EngineConfig
 from studio.engine.device import DeviceInfo
 from studio.engine.events import Progress
-from studio.engine.tasks.tuned import _store, candidate_variants
+from studio.engine.tasks.tuned import candidate_variants, tuning_store
 from studio.models.sd.speed import PROBE_LATENT, prepare_pipeline, unet_probe, vae_probe
 
 #: (mean, max) error of a variant's noise prediction against fp32, relative to the mean
@@ -76,7 +76,7 @@ def tuned_pipeline(
     """Prepare ``pipe`` (in place, see :func:`prepare_pipeline`) in the variants chosen for this
     machine; measured on first use (progress is yielded) and stored in the tuning file. The
     UNet is measured on ``latent``-sized latents, the VAE on half that per side."""
-    store = _store(config)
+    store = tuning_store(config)
     machine = machine_fingerprint(info.device, torch.get_num_threads())
     # precision is measured eagerly; "on" then compiles the chosen UNet
     variants = candidate_variants(config.with_overrides(compile="off"), info, True, False)

@@ -85,7 +85,7 @@ def tuned_variant(
 
     Looked up in the tuning store, or measured on ``sample`` (progress is yielded) and stored.
     """
-    store = _store(config)
+    store = tuning_store(config)
     machine = machine_fingerprint(info.device, torch.get_num_threads())
     shape = (int(sample.shape[0]), int(sample.shape[1]))
     eager = candidate_variants(config, info, loaded.supports_half, compiled=False)
@@ -137,10 +137,11 @@ def model_key(spec: ModelSpec) -> str:
 
 def tuning_results(config: EngineConfig, machine: str, spec: ModelSpec) -> list[TuneResult]:
     """What was measured for ``spec`` on ``machine`` (for ``studio models info``, the panels)."""
-    return _store(config).results_for(machine, model_key(spec))
+    return tuning_store(config).results_for(machine, model_key(spec))
 
 
-def _store(config: EngineConfig) -> TuningStore:
+def tuning_store(config: EngineConfig) -> TuningStore:
+    """Where measured choices are remembered: the configured tuning file, else this process."""
     if config.tuning_file is not None:
         return TuningStore(config.tuning_file)
     return _PROCESS_STORE  # no tuning file configured: remembered for this process only

@@ -12,8 +12,11 @@ rough device throughput), scaled by batch rows and latent cells.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -85,11 +88,14 @@ def estimate_run(
     device: str | torch.device | None = None,
     guidance: bool = True,
     step_seconds: float | None = None,
+    parameters: int | None = None,
 ) -> RunEstimate:
     """Estimate a run of ``count`` images of ``width`` x ``height`` in ``steps`` steps.
 
-    ``model``: a loaded model (its parameters are counted, its dtype and device used unless
-    given) or just a family (then ``dtype`` defaults to fp16 on a GPU, fp32 on the CPU).
+    ``model``: a loaded model (its parameters are counted in the dtypes they were prepared in:
+    after the engine's tuning a bf16 UNet counts 2 bytes a value, its fp32 text encoder 4; its
+    UNet's dtype and device are used unless given) or just a family (then ``dtype`` defaults
+    to fp16 on a GPU, fp32 on the CPU, and ``parameters`` to the released model's count).
     ``guidance``: classifier-free guidance doubles the UNet's batch. ``step_seconds``: a
     measured time of one UNet call of one image at the family's native size on this device.
     """
@@ -104,6 +110,8 @@ def estimate_run(
     kind = torch.device(device or "cpu").type
     dtype = dtype or (torch.float32 if kind == "cpu" else torch.float16)
     itemsize = torch.empty((), dtype=dtype).element_size()
+    if weights is None and parameters is not None:
+        weights = parameters * itemsize
 
     rows = count * (2 if guidance else 1)
     cells = (width // LATENT_FACTOR) * (height // LATENT_FACTOR)
@@ -134,14 +142,111 @@ def check_fits(estimate: RunEstimate, budget_bytes: int, *, weights_loaded: bool
     ``weights_loaded`` the weights are already resident and only the working memory counts."""
     need = estimate.working_bytes if weights_loaded else estimate.peak_bytes
     if need > budget_bytes:
+        parts = (
+            ""
+            if weights_loaded
+            else (
+                f" ({gib(estimate.weights_bytes)} of weights and {gib(estimate.working_bytes)} to "
+                "work)"
+            )
+        )
         raise BadInputError(
-            f"this run needs {gib(need)}, {gib(budget_bytes)} available; choose a smaller size "
-            "or fewer images"
+            f"this run needs {gib(need)}{parts}, {gib(budget_bytes)} available; choose a "
+            "smaller size or fewer images, or close other programs"
         )
 
 
+#: key prefixes of the parts a checkpoint's pipeline is built from (EMA copies and other
+#: extras in the file are not loaded, so not counted)
+_LOADED_PREFIXES = (
+    "model.diffusion_model.",
+    "first_stage_model.",
+    "cond_stage_model.",
+    "conditioner.",
+)
+_FOLDER_PARTS = ("unet", "vae", "text_encoder", "text_encoder_2")
+
+
+def estimate_source(
+    path: Path,
+    side: int | None,
+    count: int = 1,
+    steps: int = 20,
+    *,
+    dtype: torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    guidance: bool = True,
+) -> RunEstimate | None:
+    """The estimate of a run of a model not loaded yet, from what its files say without
+    reading their weights (a safetensors header, a ``.ckpt``'s index, a folder's configs and
+    headers): its family and parameter count. ``side``: the images' side (None: the family's
+    own). None when the file cannot tell (an old-format ``.ckpt``): loading will."""
+    found = source_parameters(Path(path))
+    if found is None:
+        return None
+    family, parameters = found
+    if side is None:
+        side = 1024 if family in (SDFamily.SDXL, SDFamily.SDXL_REFINER) else 512
+    return estimate_run(
+        family,
+        side,
+        side,
+        count,
+        steps,
+        dtype=dtype,
+        device=device,
+        guidance=guidance,
+        parameters=parameters,
+    )
+
+
+def source_parameters(path: Path) -> tuple[SDFamily, int] | None:
+    """(family, parameters that will be loaded) of a checkpoint file or diffusers folder, read
+    from headers and configs only; None when they do not say."""
+    from studio.models.sd.family import detect_family, family_of_unet_config
+    from studio.models.sd.header import read_safetensors_header
+    from studio.models.sd.loading import OldFormatError, pickle_shapes
+
+    def shapes_of(file: Path) -> dict[str, tuple[int, ...]]:
+        if file.suffix.lower() == ".safetensors":
+            return read_safetensors_header(file).shapes
+        return pickle_shapes(file, read_legacy=False)
+
+    try:
+        if not path.is_dir():
+            shapes = shapes_of(path)
+            family, _inpainting = detect_family(shapes)
+            return family, _count(v for k, v in shapes.items() if k.startswith(_LOADED_PREFIXES))
+        config = json.loads((path / "unet" / "config.json").read_text(encoding="utf-8"))
+        family, _inpainting = family_of_unet_config(config)
+        total = 0
+        for part in _FOLDER_PARTS:
+            files = _weight_files(path / part)
+            total += sum(_count(shapes_of(f).values()) for f in files)
+        return family, total
+    except (OldFormatError, OSError, ValueError):
+        return None
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    """The files diffusers loads for one part: its safetensors (shards included) when there
+    are any, else its ``.bin`` files; variants (``*.fp16.*``, ``*.non_ema.*``) are not loaded."""
+    if not folder.is_dir():
+        return []
+    for suffix in (".safetensors", ".bin"):
+        files = [f for f in sorted(folder.glob(f"*{suffix}")) if len(f.name.split(".")) == 2]
+        if files:
+            return files
+    return []
+
+
+def _count(shapes) -> int:
+    return sum(math.prod(shape) for shape in shapes)
+
+
 def gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB"
+    """``n`` bytes in GiB to one decimal, or in MiB below a tenth of a GiB."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 / 10 else f"{max(1, n >> 20)} MiB"
 
 
 def _vae_itemsize(vae: Any) -> int:

@@ -33,6 +33,7 @@ from studio.models.sd.family import (
 )
 from studio.models.sd.header import Header, read_safetensors_header
 from studio.models.sd.model import FewStep, SDFamily, SDModel
+from studio.models.sd.quiet import quiet_hub_libraries, quiet_pipeline
 from studio.models.sd.tokenizer import clip_tokenizer
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -110,6 +111,7 @@ def load_sd_model(
     path = Path(path)
     if not path.exists():
         raise MissingModelError(f"{path}: no such file or folder")
+    quiet_hub_libraries()
     if path.is_dir():
         model = _load_folder(path, dtype)
     elif path.suffix.lower() in SINGLE_FILE_SUFFIXES:
@@ -121,6 +123,7 @@ def load_sd_model(
         )
     if torch.device(device).type != "cpu":  # the parts are built on the CPU
         model.pipe.to(torch.device(device))
+    quiet_pipeline(model.pipe)
     return model
 
 

@@ -407,7 +407,8 @@ def test_estimate_grows_with_size_and_count_and_a_tiny_budget_is_refused() -> No
     )
     assert measured.seconds == pytest.approx(2.0 * (10 + 2))  # ten steps and the decode
     check_fits(small, 64 << 30)
-    with pytest.raises(BadInputError, match=r"needs \d+\.\d GiB, 0\.5 GiB available"):
+    weights_and_work = r"\(\d+\.\d GiB of weights and \d+\.\d GiB to work\)"
+    with pytest.raises(BadInputError, match=rf"needs \d+\.\d GiB {weights_and_work}, 0\.5 GiB av"):
         check_fits(small, 512 << 20)
     check_fits(small, small.working_bytes, weights_loaded=True)
 
