@@ -44,8 +44,9 @@ class TaskContext:
     device_info: DeviceInfo
     cache: ModelCache
     config: EngineConfig = field(default_factory=EngineConfig)
-    #: what the last :meth:`tuned` call chose (for the job's info and the panel)
-    last_tuning: TuneResult | None = None
+    #: what the last :meth:`tuned` call chose (for the job's info and the panel); for a Stable
+    #: Diffusion model an :class:`~studio.engine.tasks.sd_tuning.SDTuning` (also ``summary()``)
+    last_tuning: TuneResult | Any | None = None
     #: seconds this job spent loading or converting models (reported in the job's timings)
     load_seconds: float = 0.0
 
