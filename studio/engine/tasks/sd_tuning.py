@@ -4,7 +4,8 @@ The tuner of :mod:`studio.engine.autotune` measures image models on a tile again
 tolerance. A Stable Diffusion pipeline is measured in two parts, each once per machine and
 network shape (not per file: every SD 1.5 checkpoint shares its UNet's measurement):
 
-- the UNet, one call at 32x32 latents, batch 1 (one warm-up, one timed run). Its output
+- the UNet, one call at 32x32 latents, batch 1 (one warm-up, the best of two timed runs, so
+  one run slowed by another program does not pick a variant for good). Its output
   is a noise prediction, not pixels, so it has its own tolerance: relative to the prediction's
   size (:data:`UNET_TOLERANCE`). bf16 weights measured 1.2-1.4 % mean and 7.5-8 % max relative
   error on a true-size random SD 1.5 UNet here; over a whole run on a tiny random pipeline the
@@ -140,7 +141,11 @@ def _lookup_or_measure(
         return TuneResult(variants[0], (), shape)
     yield Progress(0, 1, f"measuring the fastest precision for the {name} here ({label})")
     measurements = measure(
-        lambda v: build(v.dtype, v.compiled), sample, variants, should_stop=should_stop
+        lambda v: build(v.dtype, v.compiled),
+        sample,
+        variants,
+        should_stop=should_stop,
+        repeats=2,
     )
     allowed = [m for m in measurements if m.variant in variants]
     chosen = choose(allowed) if tolerance is None else choose_within(allowed, tolerance)
