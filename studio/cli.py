@@ -65,7 +65,8 @@ def _build_parser(tasks: bool = True) -> argparse.ArgumentParser:
         command = sub.add_parser(str(task.kind), help=task.cli.help)
         task.cli.add_arguments(command)  # a task's command always has an ``output``
         command.add_argument("--quiet", action="store_true", help="no progress bar")
-        command.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
+        if task.cli.report is None:  # only a written image carries metadata
+            command.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
         command.set_defaults(task_def=task)
 
     models = sub.add_parser("models", help="list or import models")
@@ -235,7 +236,8 @@ def _run_task(task, ns: argparse.Namespace) -> int:
     from studio.imageio import read_mask
     from studio.project_io import check_output, write_result
 
-    check_output(ns.output)
+    if task.cli.report is None:  # a task that prints its result has no output file
+        check_output(ns.output)
     job = task.cli.build(ns, _CliReader())
     loaded = _read_input(job.image, job.params) if job.image is not None else None
     pixels = job.pixels if loaded is None else loaded.pixels
@@ -244,6 +246,9 @@ def _run_task(task, ns: argparse.Namespace) -> int:
         h, w = pixels.shape[:2]
         mask = read_mask(job.mask, (w, h))
     request = JobRequest(job.params, pixels, mask=mask)
+    if task.cli.report is not None:
+        task.cli.report(_run_headless(request, quiet=ns.quiet, whole=True, **job.engine).info)
+        return 0
     image = _run_headless(request, quiet=ns.quiet, **job.engine)
     write_result(ns.output, image, loaded, job.params, labels=not ns.no_metadata)
     if job.report_size and not ns.quiet:
@@ -296,8 +301,9 @@ def engine_config(**overrides):
     return config.with_overrides(**overrides)
 
 
-def _run_headless(request, quiet: bool = False, **overrides):
-    """Run one job in this thread with every core, drawing a progress bar; returns the image."""
+def _run_headless(request, quiet: bool = False, whole: bool = False, **overrides):
+    """Run one job in this thread with every core, drawing a progress bar; returns the image
+    (``whole``: the :class:`JobFinished` message, with the result's ``info``)."""
     import torch
 
     from studio.engine.device import configure_cpu_threads
@@ -322,7 +328,7 @@ def _run_headless(request, quiet: bool = False, **overrides):
                 bar.update(0.0, f"loading {msg.model_id}", None)
             elif isinstance(msg, JobFinished):
                 bar.close()
-                return msg.image
+                return msg if whole else msg.image
             elif isinstance(msg, JobFailed):
                 bar.close()
                 raise StudioError(msg.message)

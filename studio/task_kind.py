@@ -16,3 +16,4 @@ class TaskKind(StrEnum):
     OUTPAINT = "outpaint"
     STYLIZE = "stylize"
     GENERATE = "generate"
+    DESCRIBE = "describe"

@@ -65,11 +65,15 @@ class CliJob:
 @dataclass(frozen=True)
 class TaskCli:
     """A task's subcommand: its help line, its arguments (positional ``output`` among them;
-    the CLI adds ``--quiet`` and ``--no-metadata``) and how they become a job."""
+    the CLI adds ``--quiet`` and ``--no-metadata``) and how they become a job.
+
+    ``report``: for a task whose result is not an image to write (describe), the command has
+    no ``output`` and prints the result's ``info`` with this instead."""
 
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     build: Callable[[argparse.Namespace, CliReader], CliJob]
+    report: Callable[[dict[str, Any]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,7 @@ _BUILT_IN: dict[TaskKind, tuple[str, str]] = {
     TaskKind.OUTPAINT: ("studio.engine.tasks.inpaint", "OUTPAINT_TASK"),
     TaskKind.STYLIZE: ("studio.engine.tasks.stylize", "STYLIZE_TASK"),
     TaskKind.GENERATE: ("studio.engine.tasks.generate", "GENERATE_TASK"),
+    TaskKind.DESCRIBE: ("studio.engine.tasks.describe", "DESCRIBE_TASK"),
 }
 
 #: the rows loaded or registered so far, by kind

@@ -23,6 +23,7 @@ _ARCHITECTURES: tuple[tuple[str, str], ...] = (
     ("studio.models.archs.style_predictor", "StylePredictorArch"),
     ("studio.models.archs.vae", "VAEArch"),
     ("studio.models.archs.gan", "GANArch"),
+    ("studio.models.archs.mini_clip", "MiniClipArch"),
 )
 
 

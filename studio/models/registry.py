@@ -482,12 +482,32 @@ GENERATORS = (
         files=(
             ModelFile(
                 "studio-text2img.safetensors",
-                "764854c542134266740ab2f36271f3d5984a8b1b9515dc4504e1465dd431b3b4",
+                "f92b3b2837b6cdacde0bb837e35c48afc32689ad7dc9a11f0e8ad22424b697f3",
             ),
         ),
         size_multiple=8,
         tiling=False,
         speed_hint="~2 s per image",
+        license="MIT",
+    ),
+)
+
+DESCRIBERS = (
+    ModelSpec(
+        id="studio-mini-clip",
+        name="Mini CLIP",
+        task=TaskKind.DESCRIBE,
+        arch="mini-clip",
+        description="Our own small image encoder trained against MiniLM caption vectors: the "
+        "captions that fit a picture best, from a bank of 6,473 names stored in the file.",
+        files=(
+            ModelFile(
+                "studio-mini-clip.safetensors",
+                "170c0ec623550c3f5951b768b0625e9c50af2b1d7e728c33a38b9abdb7598176",
+            ),
+        ),
+        tiling=False,
+        speed_hint="instant",
         license="MIT",
     ),
 )
@@ -499,6 +519,7 @@ MODELS: tuple[ModelSpec, ...] = (
     *LEARNED_INPAINTERS,
     *STYLE_MODELS,
     *GENERATORS,
+    *DESCRIBERS,
 )
 
 _BY_ID = {spec.id: spec for spec in MODELS}

@@ -9,7 +9,13 @@ from studio.task_kind import TaskKind
 
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 #: the model families: the kind of task a spec's models serve (outpaint uses inpaint models)
-TASKS = (TaskKind.UPSCALE, TaskKind.INPAINT, TaskKind.STYLIZE, TaskKind.GENERATE)
+TASKS = (
+    TaskKind.UPSCALE,
+    TaskKind.INPAINT,
+    TaskKind.STYLIZE,
+    TaskKind.GENERATE,
+    TaskKind.DESCRIBE,
+)
 
 
 @dataclass(frozen=True)
