@@ -136,7 +136,8 @@ class MainWindow(FileCommands, DocumentCommands, TaskRunsMixin, QMainWindow):
         self.add_task_panel("Inpaint", self.inpaint_panel)
         self.stylize_panel = StylizePanel()
         self.add_task_panel("Stylize", self.stylize_panel)
-        self.generate_panel = GeneratePanel()
+        self.generate_panel = GeneratePanel(self.settings, self.schedule_save)
+        self.generate_panel.attach_engine(self.controller.engine)
         self.add_task_panel("Generate", self.generate_panel)
 
     def add_task_panel(self, title: str, widget: QWidget) -> QDockWidget:
@@ -173,6 +174,10 @@ class MainWindow(FileCommands, DocumentCommands, TaskRunsMixin, QMainWindow):
         ):
             panel.run_requested.connect(self.run_panel)
         self.generate_panel.picked_changed.connect(self._on_generate_pick)
+        self.generate_panel.describe_requested.connect(self.describe_picture)
+        self.generate_panel.describer.failed.connect(
+            lambda text: self.show_error("Describe failed", text)
+        )
         self.controller.applied.connect(self._on_generate_message)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
         self.canvas.cursor_moved.connect(lambda x, y: self.position_label.setText(f"{x}, {y}"))

@@ -12,6 +12,7 @@ from studio.document import Document
 from studio.engine.messages import TileReady
 from studio.engine.task_table import get
 from studio.engine.tasks.generate import no_pixels
+from studio.geometry import Rect
 from studio.ui.panels.panel_run import NothingToRun, PanelRun
 
 
@@ -41,15 +42,36 @@ class TaskRunsMixin:
         image = no_pixels()
         if run.image:
             image = doc.composite()[:, :, :3] if run.rgb_only else doc.composite()
-        self.controller.submit(params, image, mask=mask)
+        roi = selection_box(doc) if run.region else None
+        self.controller.submit(params, image, mask=mask, roi=roi)
+
+    def describe_picture(self) -> None:
+        """Describe the canvas, or the selection's box: the generate panel lists the captions."""
+        doc = self._doc_ready()
+        if doc is not None:
+            self.generate_panel.describer.describe(doc.composite()[:, :, :3], selection_box(doc))
 
     def _on_generate_message(self, msg) -> None:
         """A new picture's tiles are the cells of its grid: the generate panel shows them."""
         request = self.controller.active
-        if isinstance(msg, TileReady) and request is not None and get(request.task).natural_size:
+        if (
+            isinstance(msg, TileReady)
+            and msg.final
+            and request is not None
+            and get(request.task).natural_size
+        ):
             self.generate_panel.add_result(msg)
 
     def _on_generate_pick(self, index: int) -> None:
         staged = self.controller.staged
         if staged is not None and staged.task.natural_size:
             staged.info["picked"] = index
+
+
+def selection_box(doc: Document) -> Rect | None:
+    """The box around the mask (selections edit the mask), or None when nothing is masked."""
+    inside = doc.mask >= 0.5
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    if rows.size == 0:
+        return None
+    return Rect.from_edges(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)

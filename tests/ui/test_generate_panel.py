@@ -34,6 +34,7 @@ def test_cells_stream_in_and_the_picked_one_lands_centred(qtbot, win) -> None:
 
 def test_variations_use_the_vae_and_the_image(qtbot, win) -> None:
     panel = win.generate_panel
+    panel.model.select("studio-emoji-gan")  # "Make" is an option of the noise models
     panel.mode.setCurrentIndex(panel.mode.findData("variations"))
     assert panel.model.current() == "studio-emoji-vae"
     panel.count.setValue(2)

@@ -31,6 +31,8 @@ class PanelRun:
     the window shows this (title, text) instead of running. ``image``: the job gets the
     composite (False: the task reads no pixels); ``rgb_only``: its colour channels only.
     ``new_canvas``: with no document open, start on a blank white one instead of doing nothing.
+    ``region``: the job works on the selection (the box around the mask; selections edit the
+    mask), or the whole picture when nothing is selected: the request's ``roi``.
     """
 
     params: Any | Callable[[tuple[int, int]], Any]
@@ -38,3 +40,4 @@ class PanelRun:
     image: bool = True
     rgb_only: bool = False
     new_canvas: bool = False
+    region: bool = False
