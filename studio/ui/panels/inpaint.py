@@ -13,13 +13,14 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QGroupBox,
+    QLineEdit,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from studio.engine.jobs import InpaintParams, OutpaintParams
+from studio.engine.jobs import InpaintParams, OutpaintParams, PromptedFill
 from studio.engine.tasks.context import is_weight_path
 from studio.engine.tasks.inpaint import margins_for_aspect, parse_aspect
 from studio.models.registry import all_models
@@ -27,6 +28,7 @@ from studio.settings import Settings
 from studio.task_kind import TaskKind
 from studio.ui.panels.model_picker import ModelPicker, describe
 from studio.ui.panels.panel_run import NothingToRun, PanelRun
+from studio.ui.panels.sd_models import FOLDER_SETTING, entry_label, entry_tooltip
 
 
 def _spin(lo: int, hi: int, value: int, suffix: str = " px") -> QSpinBox:
@@ -114,13 +116,71 @@ class InpaintPanel(QWidget):
         grid.addWidget(self.sides["right"], 1, 2)
         grid.addWidget(self.sides["bottom"], 2, 1)
         grid.addWidget(self.aspect, 3, 0, 1, 3)
-        grid.addWidget(self.outpaint_button, 4, 0, 1, 3)
+        grid.addWidget(self._prompted_box(), 4, 0, 1, 3)
+        grid.addWidget(self.outpaint_button, 5, 0, 1, 3)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.run_button)
         layout.addWidget(box)
         layout.addStretch(1)
+
+    def _prompted_box(self) -> QGroupBox:
+        """The "Extend with a prompt" group: one of the artist's SD models and a prompt."""
+        self.prompted = QCheckBox("Extend with a prompt")
+        self.prompted.setToolTip(
+            "Paint the new area with one of your Stable Diffusion models from a prompt"
+        )
+        self.prompted_model = QComboBox()
+        self.prompted_model.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.prompted_prompt = QLineEdit()
+        self.prompted_prompt.setPlaceholderText("What the new area shows")
+        self.prompted.toggled.connect(self._prompted_toggled)
+        self._prompted_toggled(False)
+        box = QGroupBox("Extend with a prompt")
+        form = QFormLayout(box)
+        form.addRow(self.prompted)
+        form.addRow("Model", self.prompted_model)
+        form.addRow("Prompt", self.prompted_prompt)
+        return box
+
+    def _prompted_toggled(self, checked: bool) -> None:
+        if checked:
+            self.refresh_prompted_models()  # listed when wanted: models added since show up
+        self.prompted_model.setEnabled(checked)
+        self.prompted_prompt.setEnabled(checked)
+
+    def refresh_prompted_models(self) -> None:
+        """List the artist's Stable Diffusion checkpoints (headers only); keeps the choice."""
+        from studio.models.sd.discovery import CHECKPOINT, list_sd_models
+        from studio.paths import user_models_dir
+
+        keep = self.prompted_model.currentData()
+        folder = str(getattr(self.settings, FOLDER_SETTING, "") or "")
+        other = Path(folder).expanduser() if folder else None
+        try:
+            entries = list_sd_models(user_models_dir(), other)
+        except OSError:
+            entries = []
+        self.prompted_model.clear()
+        for entry in (e for e in entries if e.kind == CHECKPOINT):
+            self.prompted_model.addItem(entry_label(entry), str(entry.path))
+            index = self.prompted_model.count() - 1
+            self.prompted_model.setItemData(
+                index, entry_tooltip(entry), Qt.ItemDataRole.ToolTipRole
+            )
+        if not self.prompted_model.count():
+            self.prompted_model.addItem("No Stable Diffusion models (see Generate)", None)
+        index = self.prompted_model.findData(keep) if keep else -1
+        self.prompted_model.setCurrentIndex(max(index, 0))
+
+    def _prompted_fill(self) -> PromptedFill | None:
+        model = self.prompted_model.currentData()
+        if not self.prompted.isChecked() or not model:
+            return None
+        return PromptedFill(model=model, prompt=self.prompted_prompt.text().strip())
 
     def _restore_method(self, method: str) -> None:
         self.method.select(Settings().inpaint_method)  # a gone model or file falls back to it
@@ -164,6 +224,12 @@ class InpaintPanel(QWidget):
 
     def _outpaint_for(self, size: tuple[int, int]) -> OutpaintParams:
         params = self.outpaint_params(size)
+        if self.prompted.isChecked() and params.prompted is None:
+            raise NothingToRun(
+                "No Stable Diffusion model",
+                "Extending with a prompt needs one of your Stable Diffusion models: add one "
+                '(Generate, Open… or Models folder…) or untick "Extend with a prompt".',
+            )
         if not any((params.left, params.right, params.top, params.bottom)):
             raise NothingToRun(
                 "Nothing to extend",
@@ -179,4 +245,6 @@ class InpaintPanel(QWidget):
         if ":" in aspect and size is not None:
             amounts = margins_for_aspect(*size, parse_aspect(aspect))
         method = self.method.current()
-        return OutpaintParams(method=method, feather=max(4, self.feather.value()), **amounts)
+        feather = max(4, self.feather.value())
+        prompted = self._prompted_fill()
+        return OutpaintParams(method=method, feather=feather, prompted=prompted, **amounts)
