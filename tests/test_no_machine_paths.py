@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MACHINE_PATH = re.compile(r"""["'](/work/|/home/|/root/|/Users/|/tmp/)""")
+# quoted in code, or bare in a docstring or comment (a command line to copy)
+MACHINE_PATH = re.compile(r"""(^|[\s"'=(])(/work/|/home/|/root/|/Users/|/tmp/)""")
 
 
 def test_no_absolute_machine_paths_in_code() -> None:

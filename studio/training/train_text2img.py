@@ -19,8 +19,8 @@ Same code on CPU and CUDA: bf16 autocast, channels-last, ``--device``. Resumable
 ``--save-minutes`` and on SIGTERM/SIGINT into ``RUNS/<name>/state.pt``; the next start resumes
 it (a new ``--data`` pack is fine: weights and optimiser carry over).
 
-    nohup python -m studio.training.train_text2img --data /work/cache/captioned --bf16 \
-        --threads 2 --export checkpoints/studio-text2img.safetensors > /dev/null 2>&1 &
+    nohup python -m studio.training.train_text2img --data $STUDIO_CACHE/captioned \
+        --threads 1 --export checkpoints/studio-text2img.safetensors > /dev/null 2>&1 &
 """
 
 from __future__ import annotations
