@@ -4,7 +4,6 @@ model cache."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,23 +18,17 @@ from studio.engine.runner import JobRunner
 from studio.engine.tasks import denoise
 from studio.engine.tasks.generate import GenerateParams, no_pixels
 from studio.geometry import Rect
+from tests.no_network import blocked_network
 
 diffusers = pytest.importorskip("diffusers")
 transformers = pytest.importorskip("transformers")
-
-
-def _refuse(*args: object, **kwargs: object) -> None:
-    raise AssertionError(f"tried to reach the network: {args!r}")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def no_network() -> Iterator[None]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _refuse)
-        mp.setattr(socket.socket, "connect_ex", _refuse)
-        mp.setattr(socket, "create_connection", _refuse)
+    with blocked_network():
         yield
     torch.set_num_threads(threads)
 

@@ -4,7 +4,6 @@ Diffusion folder from the command line, with nothing from diffusers on stderr.""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from studio.engine.runner import JobRunner
 from studio.engine.tasks.outpaint_prompted import SEAM_GROW
 from studio.errors import BadInputError
 from tests.fake_denoiser import FAKE_SD, registered
+from tests.no_network import blocked_network
 
 
 @pytest.fixture
@@ -109,18 +109,13 @@ def test_a_prompted_fill_checks_its_options() -> None:
 
 
 # -- a tiny random Stable Diffusion folder, from the command line ---------------------------
-def _refuse(*args: object, **kwargs: object) -> None:
-    raise AssertionError(f"tried to reach the network: {args!r}")
 
 
 @pytest.fixture
 def no_network() -> Iterator[None]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _refuse)
-        mp.setattr(socket.socket, "connect_ex", _refuse)
-        mp.setattr(socket, "create_connection", _refuse)
+    with blocked_network():
         yield
     torch.set_num_threads(threads)
 

@@ -13,23 +13,13 @@ import torch
 from studio.errors import MissingModelError
 from studio.models import text_encoder
 from studio.models.text_encoder import EMBED_DIM, MAX_TOKENS, PACKAGE, TextEncoder
-
-
-class NetworkUsedError(AssertionError):
-    pass
-
-
-def _refuse(*args: object, **kwargs: object) -> None:
-    raise NetworkUsedError(f"the text encoder tried to reach the network: {args!r}")
+from tests.no_network import NetworkUsedError, blocked_network
 
 
 @pytest.fixture(scope="module", autouse=True)
 def no_network() -> Iterator[None]:
     """Blocks every connection for the whole module: loading and encoding both run under it."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _refuse)
-        mp.setattr(socket.socket, "connect_ex", _refuse)
-        mp.setattr(socket, "create_connection", _refuse)
+    with blocked_network():
         yield
 
 

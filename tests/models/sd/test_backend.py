@@ -20,17 +20,10 @@ from studio.models.sd.estimate import check_fits, estimate_run
 from studio.models.sd.model import FewStep, SDFamily, SDModel
 from studio.models.sd.preview import latent_preview
 from studio.models.sd.schedule import build_scheduler, choose_settings
+from tests.no_network import NetworkUsedError, blocked_network
 
 diffusers = pytest.importorskip("diffusers")
 transformers = pytest.importorskip("transformers")
-
-
-class NetworkUsedError(AssertionError):
-    pass
-
-
-def _refuse(*args: object, **kwargs: object) -> None:
-    raise NetworkUsedError(f"the SD backend tried to reach the network: {args!r}")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,10 +32,7 @@ def no_network() -> Iterator[None]:
     from more, and a busy machine makes waiting threads slow)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _refuse)
-        mp.setattr(socket.socket, "connect_ex", _refuse)
-        mp.setattr(socket, "create_connection", _refuse)
+    with blocked_network():
         yield
     torch.set_num_threads(threads)
 

@@ -24,22 +24,12 @@ from tiny_sd import (
 from studio.errors import BadInputError, BadWeightsError, MissingModelError
 from studio.models.sd.loading import is_sd_source, load_sd_model
 from studio.models.sd.model import FewStep, SDFamily
-
-
-class NetworkUsedError(AssertionError):
-    pass
-
-
-def _refuse(*args: object, **kwargs: object) -> None:
-    raise NetworkUsedError(f"SD loading tried to reach the network: {args!r}")
+from tests.no_network import NetworkUsedError, blocked_network
 
 
 @pytest.fixture(scope="module", autouse=True)
 def no_network() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _refuse)
-        mp.setattr(socket.socket, "connect_ex", _refuse)
-        mp.setattr(socket, "create_connection", _refuse)
+    with blocked_network():
         yield
 
 

@@ -4,7 +4,6 @@ Every socket connection fails in this module."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,22 +15,16 @@ from tiny_sd import tiny_sd1_pipeline, unet_output
 from studio.errors import BadInputError, MissingModelError
 from studio.models.sd.lora import apply_loras, lora_family
 from studio.models.sd.model import FewStep, SDFamily, SDModel
+from tests.no_network import blocked_network
 
 LAYER = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k"
 KOHYA = "lora_unet_" + LAYER.replace(".", "_")
 RANK = 4
 
 
-def _refuse(*args: object, **kwargs: object) -> None:
-    raise AssertionError(f"LoRA loading tried to reach the network: {args!r}")
-
-
 @pytest.fixture(scope="module", autouse=True)
 def no_network() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _refuse)
-        mp.setattr(socket.socket, "connect_ex", _refuse)
-        mp.setattr(socket, "create_connection", _refuse)
+    with blocked_network():
         yield
 
 

@@ -5,7 +5,6 @@ connection failing in this module."""
 from __future__ import annotations
 
 import importlib.util
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from studio.models.sd.speed import (
     uses_sdpa,
     working_dtype,
 )
+from tests.no_network import blocked_network
 
 diffusers = pytest.importorskip("diffusers")
 from tiny_sd import tiny_sd1_pipeline, tiny_sdxl_pipeline  # noqa: E402
@@ -39,20 +39,12 @@ CPU = torch.device("cpu")
 BF16_CPU = DeviceInfo(CPU, "CPU", 2 << 30, supports_bf16=True)
 
 
-def _refuse(*args: object, **kwargs: object) -> None:
-    raise AssertionError(f"the speed path tried to reach the network: {args!r}")
-
-
 @pytest.fixture(scope="module", autouse=True)
 def no_network() -> Iterator[None]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    saved = socket.socket.connect, socket.socket.connect_ex, socket.create_connection
-    socket.socket.connect = _refuse  # type: ignore[method-assign]
-    socket.socket.connect_ex = _refuse  # type: ignore[method-assign]
-    socket.create_connection = _refuse  # type: ignore[assignment]
-    yield
-    socket.socket.connect, socket.socket.connect_ex, socket.create_connection = saved
+    with blocked_network():
+        yield
     torch.set_num_threads(threads)
 
 
