@@ -180,6 +180,9 @@ def object_mask(h: int, w: int, seed: int, lo: float = 0.20, hi: float = 0.35) -
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count > 2:
         mask = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    if not mask.any():  # every radius tried vanished under the blur: a disc of the target size
+        r = max(1, round(math.sqrt(target * h * w / math.pi)))
+        cv2.circle(mask, (round(centre[0]), round(centre[1])), r, 1, -1)
     while mask.mean() < lo:  # tiny images: grow the blob by its border
         mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
     return mask.astype(np.float32)
