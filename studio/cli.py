@@ -31,10 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def commands() -> list[str]:
-    """The subcommands: one per task of the task table, then ``models``."""
+    """The subcommands: one per task of the task table, then ``batch`` and ``models``."""
     from studio.engine.task_table import kind_names
 
-    return [*kind_names(), "models"]
+    return [*kind_names(), "batch", "models"]
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -68,6 +68,10 @@ def _build_parser(tasks: bool = True) -> argparse.ArgumentParser:
         if task.cli.report is None:  # only a written image carries metadata
             command.add_argument("--no-metadata", action="store_true", help=NO_METADATA_HELP)
         command.set_defaults(task_def=task)
+    if tasks:
+        from studio.batch_cli import add_batch_parser
+
+        add_batch_parser(sub, NO_METADATA_HELP)
 
     models = sub.add_parser("models", help="list or import models")
     msub = models.add_subparsers(dest="models_command", required=True)
@@ -96,6 +100,10 @@ def _run_command(args: list[str]) -> int:
     try:
         if (task := getattr(ns, "task_def", None)) is not None:
             return _run_task(task, ns)
+        if ns.command == "batch":
+            from studio.batch_cli import run_batch_command
+
+            return run_batch_command(ns)
         if ns.command == "models" and ns.models_command == "list":
             return _models_list(ns.task)
         if ns.command == "models" and ns.models_command == "info":

@@ -1,0 +1,46 @@
+"""How long a batch will take, before it runs (for ``--dry-run`` and the Batch dialog).
+
+Measured beats modelled: once the manifest holds finished items with the same options, their
+mean time per item is the estimate. Before that, upscales have the engine's own plan (output
+megapixels over the model's measured speed, :func:`studio.engine.planning.plan_upscale`);
+other tasks have no time model, and the estimate is unknown until the first file is done.
+"""
+
+from __future__ import annotations
+
+from studio.engine.batch.contract import BatchItem, BatchSpec
+from studio.engine.batch.manifest import Manifest
+from studio.engine.jobs import UpscaleParams
+from studio.errors import StudioError
+
+
+def estimate_seconds(spec: BatchSpec, items: list[BatchItem], manifest: Manifest) -> float | None:
+    """Seconds for ``items`` on one worker; None when unknown."""
+    if not items:
+        return 0.0
+    if (mean := manifest.mean_seconds(spec)) is not None:
+        return mean * len(items)
+    if isinstance(spec.params, UpscaleParams):
+        return _upscale_seconds(spec, items)
+    return None
+
+
+def _upscale_seconds(spec: BatchSpec, items: list[BatchItem]) -> float | None:
+    from studio.engine.config import EngineConfig
+    from studio.engine.device import choose_device, describe
+    from studio.engine.tasks.preflight import ImageSize, _upscale_plan
+    from studio.project_io import read_input_header
+
+    config = EngineConfig(**spec.engine)
+    budget = describe(choose_device(config.device, strict=False), config.memory_budget)
+    total = 0.0
+    for item in items:
+        if item.source is None:
+            return None
+        try:
+            header = read_input_header(item.source)
+            size = ImageSize(header.width, header.height, header.channels, header.itemsize)
+            total += _upscale_plan(spec.params, size, budget.memory_budget).seconds
+        except (StudioError, OSError):
+            continue  # it will fail on its own
+    return total
