@@ -88,6 +88,14 @@ def build_actions(w: MainWindow) -> tuple[dict[str, QAction], dict[str, QAction]
         tip="Save the mask as an 8-bit grayscale PNG (white = edit)",
     )
     file_menu.addSeparator()
+    add(
+        "batch",
+        "&Batch…",
+        w.open_batch_dialog,
+        menu=file_menu,
+        tip="Run the current task panel's settings over a folder, in the background",
+    )
+    file_menu.addSeparator()
     add("close", "&Close", w.close, "Ctrl+W", menu=file_menu)
     add("quit", "&Quit", w.close, QKeySequence.StandardKey.Quit, menu=file_menu)
 

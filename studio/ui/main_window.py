@@ -30,6 +30,7 @@ from studio.imageio import frames_note, read_image, write_image
 from studio.pixels import to_8bit
 from studio.settings import Settings
 from studio.ui.actions import build_actions
+from studio.ui.batch_dialog import show_batch_dialog, stop_batch_before_quit
 from studio.ui.canvas import CanvasView
 from studio.ui.compare import CompareView
 from studio.ui.controller import JobController
@@ -352,7 +353,7 @@ class MainWindow(FileCommands, DocumentCommands, TaskRunsMixin, QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.autosave_before_close()  # kept even if the question below is never answered
-        if not self.confirm_discard_changes():
+        if not self.confirm_discard_changes() or not stop_batch_before_quit(self):
             event.ignore()
             return
         self.recovery.discard(self.recovery_key)  # saved, exported or discarded by now
@@ -362,6 +363,11 @@ class MainWindow(FileCommands, DocumentCommands, TaskRunsMixin, QMainWindow):
         self._save_timer.stop()
         self.settings.save()
         event.accept()
+
+    def open_batch_dialog(self) -> None:
+        """File > Batch…: the current task panel's settings over a folder (a running batch is
+        shown instead)."""
+        show_batch_dialog(self)
 
     # -- staging -----------------------------------------------------------------------------------
     def accept_result(self) -> None:
