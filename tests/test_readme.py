@@ -29,7 +29,7 @@ from studio.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 #: README file names the commands write; they are written into the tmp dir
-OUTPUTS = {"out.png", "grid.png", "strip.png", "var.png", "model.safetensors"}
+OUTPUTS = {"out.png", "grid.png", "strip.png", "var.png", "model.safetensors", "big/"}
 #: option values that would make a tiny input slow, and the small value used instead
 SMALLER = {
     ("--width", "3000"): "48",  # 12 px through realesrgan x4 once, not four times
@@ -161,7 +161,12 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     lama = LaMa(in_nc=4).state_dict()
     save_file({k: v.contiguous() for k, v in lama.items()}, d / "big-lama.safetensors")
     param, bin_path = _tiny_ncnn_pair(d / "ncnn")
+    pages = d / "pages"  # a folder for studio batch
+    pages.mkdir()
+    for i in range(3):
+        _write_image(pages / f"page-{i}.png", 16, 12, 10 + i)
     files = {p.name: p for p in d.iterdir() if p.is_file()}
+    files["pages/"] = pages
     files |= {"model.param": param, "model.bin": bin_path, "IMAGE": d / "in.png"}
     from tests.tiny_sd import tiny_sd_folder  # a Stable Diffusion folder, tiny and random
 
@@ -260,6 +265,11 @@ def shared_model_cache(monkeypatch) -> None:
 def _check_outputs(command: str, argv: list[str], out_dir: Path, inputs: dict[str, Path]) -> None:
     """Each output exists and is what the command says, where that is easy to state."""
     written = [Path(a) for a in argv if Path(a).parent == out_dir]
+    if command.startswith("studio batch"):  # an output folder: one image per input, or none
+        (folder,) = written
+        made = sorted(p.name for p in folder.glob("*.png")) if folder.is_dir() else []
+        assert made == ([] if "--dry-run" in argv else ["page-0.png", "page-1.png", "page-2.png"])
+        return
     for path in written:
         assert path.is_file() and path.stat().st_size > 0, f"{command!r} did not write {path}"
     images = {p.name: Image.open(p) for p in written if p.suffix == ".png"}
