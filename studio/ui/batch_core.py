@@ -8,9 +8,9 @@ crash in a model would take the editor down with it. Spawning costs a few second
 batch.
 
 The dialog's thread feeds items one at a time and may stop reading outcomes at any moment
-(Cancel); so :meth:`CoreBackend.run` records each outcome itself (the parent alone writes the
-manifest) rather than calling :func:`~studio.engine.batch.run.run_batch`, which takes its items
-as a list up front.
+(Cancel); so :meth:`CoreBackend.run` records outcomes with
+:func:`~studio.engine.batch.run.recorded` (the parent alone writes the manifest) rather than
+calling :func:`~studio.engine.batch.run.run_batch`, which takes its items as a list up front.
 """
 
 from __future__ import annotations
@@ -88,21 +88,18 @@ class CoreBackend:
     def run(self, plan: BatchPlan, items: Iterable[BatchItem]) -> Iterator[ItemOutcome]:
         from studio.engine.batch.local import WorkerProcessExecutor
         from studio.engine.batch.manifest import Manifest
+        from studio.engine.batch.run import recorded
 
         spec = plan.spec
         manifest = Manifest(spec.out_dir)
         manifest.open()  # refused while another batch writes to the same folder
-        outcomes = None
         try:
             manifest.remove_stale_temps(plan.items)
-            outcomes = WorkerProcessExecutor(max(plan.workers, 1)).run(spec, items)
-            for outcome in outcomes:
-                manifest.append(outcome, spec.options_hash)
-                yield outcome
-        finally:
-            if outcomes is not None:
-                outcomes.close()  # stops the worker processes
+        except BaseException:
             manifest.close()
+            raise
+        executor = WorkerProcessExecutor(max(plan.workers, 1))
+        yield from recorded(spec, executor.run(spec, items), manifest)
 
 
 def _check_folders(folders: BatchFolders) -> None:

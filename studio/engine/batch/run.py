@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -85,10 +85,9 @@ def run_batch(
     total = len(items) if total is None else total
     summary = BatchSummary(total=total + skipped, skipped=skipped)
     started = time.monotonic()
-    outcomes = executor.run(spec, items)
+    outcomes = recorded(spec, executor.run(spec, items), manifest)
     try:
         for outcome in outcomes:
-            manifest.append(outcome, spec.options_hash)
             if outcome.ok:
                 summary.written += 1
             else:
@@ -100,12 +99,26 @@ def run_batch(
     except KeyboardInterrupt as exc:
         summary.interrupted = getattr(exc, "signum", signal.SIGINT)
     finally:
-        close = getattr(outcomes, "close", None)
-        if close is not None:
-            close()  # stops the executor's workers (its generator's cleanup)
-        manifest.close()
+        outcomes.close()
         summary.seconds = time.monotonic() - started
     return summary
+
+
+def recorded(
+    spec: BatchSpec, outcomes: Iterator[ItemOutcome], manifest: Manifest
+) -> Generator[ItemOutcome, None, None]:
+    """Each outcome appended to the manifest as it arrives, then passed on. Closing this (or
+    running out) closes ``outcomes``, which stops the executor's workers, and the manifest:
+    a caller may stop reading at any moment (the editor's Cancel)."""
+    try:
+        for outcome in outcomes:
+            manifest.append(outcome, spec.options_hash)
+            yield outcome
+    finally:
+        close = getattr(outcomes, "close", None)
+        if close is not None:
+            close()
+        manifest.close()
 
 
 class ProgressLine:
