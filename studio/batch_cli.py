@@ -21,7 +21,6 @@ from studio.errors import BadInputError
 
 #: what a task's single-file command reads as positionals; the batch replaces them
 _INPUT, _OUTPUT, _MASK = "input", "output", "mask"
-RAY_MISSING = "the Ray path needs the cluster extra: pip install 'studio[cluster]'"
 
 
 class _OptionsOnly:
@@ -123,11 +122,11 @@ def run_batch_command(ns: argparse.Namespace) -> int:
     from studio.engine.batch.run import ProgressLine, run_batch
 
     task = ns.batch_def
-    items, spec, worker_plan = _plan(task, ns)
+    items, spec, worker_plan, engine_note = _plan(task, ns)
     manifest = Manifest(spec.out_dir)
     split = manifest.classify(spec, items)
     if ns.dry_run:
-        _print_dry_run(split, spec, worker_plan, manifest)
+        _print_dry_run(split, spec, worker_plan, manifest, engine_note)
         return 0
     executor = _executor(ns, worker_plan, len(split.to_run))
     if ns.ray is not None:  # the Ray executor shares each node's cores among its actors
@@ -151,6 +150,7 @@ def _plan(task, ns: argparse.Namespace):
     from studio.cli import engine_config
     from studio.engine.batch.local import plan_workers
     from studio.engine.batch.plan import make_spec, plan_batch
+    from studio.engine.batch.precision import resolve_engine
 
     positionals = ns.batch_positionals
     reads_input = _INPUT in positionals
@@ -198,13 +198,16 @@ def _plan(task, ns: argparse.Namespace):
     if not reads_input:  # each item brings its own: the options must not depend on line 1
         params = dataclasses.replace(params, prompt="", seed=0)
     config = engine_config(**job.engine)
+    workers = None if ns.workers == "auto" else _worker_count(ns.workers)
+    # one precision for every worker, whatever its thread count (and in the options hash)
+    choice = resolve_engine(params, items, config)
+    config = dataclasses.replace(config, precision=choice.precision, compile=choice.compile)
     engine = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     spec = make_spec(task.kind, params, out_dir, engine, labels=not ns.no_metadata)
-    workers = None if ns.workers == "auto" else _worker_count(ns.workers)
     worker_plan = plan_workers(spec, items, workers)
     engine["threads"] = worker_plan.threads
     spec = dataclasses.replace(spec, engine=engine)
-    return items, spec, worker_plan
+    return items, spec, worker_plan, choice.note
 
 
 def _build(task, ns: argparse.Namespace, item, reads_input: bool):
@@ -242,17 +245,16 @@ def _executor(ns: argparse.Namespace, worker_plan, pending: int):
     from studio.engine.batch.local import InProcessExecutor, WorkerProcessExecutor
 
     if ns.ray is not None:
-        try:
-            from studio.engine.batch.ray_pool import RayExecutor
-        except ImportError:
-            raise BadInputError(RAY_MISSING) from None
+        from studio.engine.batch.ray_pool import RayExecutor, import_ray
+
+        import_ray()  # without Ray: its one message, before the manifest is opened
         workers = None if ns.workers == "auto" else worker_plan.workers
         return RayExecutor(ns.ray or None, workers)
     workers = min(worker_plan.workers, max(pending, 1))
     return InProcessExecutor() if workers == 1 else WorkerProcessExecutor(workers)
 
 
-def _print_dry_run(split, spec, worker_plan, manifest) -> None:
+def _print_dry_run(split, spec, worker_plan, manifest, engine_note: str) -> None:
     from studio.engine.batch.estimate import estimate_seconds
 
     redo = {id(i) for i in split.redo}
@@ -265,7 +267,7 @@ def _print_dry_run(split, spec, worker_plan, manifest) -> None:
     workers = min(worker_plan.workers, max(len(split.to_run), 1))
     print(
         f"{len(split.todo)} to do, {len(split.redo)} to redo, {len(split.done)} already done; "
-        f"{worker_plan.summary()}"
+        f"{worker_plan.summary()}; {engine_note}"
     )
     if seconds is None:
         print("time: unknown until the first file is done (then from the manifest)")

@@ -44,6 +44,7 @@ class CoreBackend:
         from studio.engine.batch.local import plan_workers
         from studio.engine.batch.manifest import Manifest
         from studio.engine.batch.plan import make_spec, plan_batch
+        from studio.engine.batch.precision import resolve_engine_apart
 
         task = params.task
         count, seed = 1, 0
@@ -66,8 +67,11 @@ class CoreBackend:
             count=count,
             seed=seed,
         )
-        engine = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(EngineConfig)}
-        engine.update(interactive=False, threads=None)
+        config = dataclasses.replace(self.config, interactive=False, threads=None)
+        # one precision for every worker (measured in a process of its own, not the editor's)
+        choice = resolve_engine_apart(params, items, config)
+        config = dataclasses.replace(config, precision=choice.precision, compile=choice.compile)
+        engine = {f.name: getattr(config, f.name) for f in dataclasses.fields(EngineConfig)}
         spec = make_spec(task, params, folders.out_dir, engine, labels=self.labels)
         workers = plan_workers(spec, items, self.workers)
         spec = dataclasses.replace(spec, engine={**spec.engine, "threads": workers.threads})
@@ -81,7 +85,7 @@ class CoreBackend:
             done=len(split.done),
             redo=len(split.redo),
             estimate_s=None if seconds is None else seconds / n,
-            notes=(workers.summary(),),
+            notes=(workers.summary(), choice.note),
             workers=n,
         )
 

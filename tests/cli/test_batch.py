@@ -163,13 +163,14 @@ def test_inpaint_takes_a_mask_per_image_by_name(tmp_path, capsys) -> None:
 
 
 def test_ray_without_the_cluster_extra_says_how_to_get_it(tmp_path, capsys, monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "studio.engine.batch.ray_pool", None)  # import fails
-    src = _images(tmp_path / "in", 1)
-    assert main(["batch", UPSCALE, str(src), str(tmp_path / "out"), *MODEL, "--ray"]) == 1
-    err = capsys.readouterr().err.strip()
-    assert (
-        err == "studio: error: the Ray path needs the cluster extra: pip install 'studio[cluster]'"
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails
+    src, out = _images(tmp_path / "in", 1), tmp_path / "out"
+    assert main(["batch", UPSCALE, str(src), str(out), *MODEL, "--ray"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "studio: error: --ray needs Ray: pip install 'studio[cluster]' "
+        "(or: pip install 'ray>=2.60,<2.61')"
     )
+    assert not (out / MANIFEST_NAME).exists(), "the one error comes before anything is opened"
 
 
 def test_a_prompt_batch_keys_each_line_on_its_own_text(tmp_path) -> None:
@@ -185,7 +186,7 @@ def test_a_prompt_batch_keys_each_line_on_its_own_text(tmp_path) -> None:
         prompts.write_text(text, encoding="utf-8")
         args = ["batch", str(TaskKind.GENERATE), str(out), "--prompts", str(prompts)]
         ns = _build_parser().parse_args([*args, "--count", "2", "--seed", "5", "--steps", "2"])
-        items, spec, _workers = _plan(ns.batch_def, ns)
+        items, spec, _workers, _note = _plan(ns.batch_def, ns)
         return items, spec
 
     items, spec = planned("a red apple\na blue car\n")

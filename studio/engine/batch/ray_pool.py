@@ -179,7 +179,7 @@ class RayExecutor:
     def run(self, spec: BatchSpec, items: Iterable[BatchItem]) -> Iterator[ItemOutcome]:
         """Yield one outcome per item as items finish; Ctrl-C (or closing the iterator) cancels
         the queued tasks, stops the actors and the local instance."""
-        ray = _import_ray()
+        ray = import_ray()
         started = _connect(ray, self.address, self.workers)
         actors: list[Any] = []
         pending: dict[Any, tuple[BatchItem, int]] = {}
@@ -322,7 +322,8 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _import_ray() -> Any:
+def import_ray() -> Any:
+    """The ``ray`` module, or one clear error saying how to install it."""
     try:
         import ray
     except ImportError:

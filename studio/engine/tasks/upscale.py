@@ -86,7 +86,8 @@ def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
         pad = context_pad(model.loaded.receptive_field)
         tiles = plan_tiles(w, h, plan.tile, pad, uniform=True)
         sample = rgb[tiles[0].context.slices]
-        model = yield from ctx.tuned(model, _model_key(spec, params.model), sample, len(tiles))
+        key = tuning_model_key(spec, params.model)
+        model = yield from ctx.tuned(model, key, sample, len(tiles))
         fn = model
 
     out = rgb
@@ -133,7 +134,7 @@ def run_upscale(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, N
     return Result(out, Rect(0, 0, plan.out_width, plan.out_height), info)
 
 
-def _model_key(spec: ModelSpec, name: str) -> str:
+def tuning_model_key(spec: ModelSpec, name: str) -> str:
     """Names the weights a tuning result belongs to: id and hash, or the user file's identity."""
     if spec.files and spec.files[0].sha256:
         return model_key(spec)
