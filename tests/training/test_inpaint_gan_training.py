@@ -80,3 +80,16 @@ def test_mixed_masks_put_object_blobs_and_outpaint_bands_in_the_batch() -> None:
     ]
     assert 10 < len(bands) < 54  # about half are bands along one side
     assert torch.equal(gan.mixed_masks(base, 0.0, 0.0, rng), base)
+
+
+def test_a_discriminator_that_sees_the_mask_trains_and_saves_four_input_channels(
+    tmp_path: Path,
+) -> None:
+    data = _fake_data(tmp_path / "data")
+    init = tmp_path / "init.safetensors"
+    export_weights(InpaintUNet((8, 8, 16), 1), init, {})
+    args = [*_args(tmp_path, data, init, 2), "--disc-sees-mask"]
+    assert gan.train(gan.build_parser().parse_args(args))["step"] == 2
+    state = torch.load(tmp_path / "tiny" / "state.pt", weights_only=True)
+    assert state["disc"]["layers.0.weight"].shape[1] == 4
+    assert state["config"]["disc_sees_mask"] is True
