@@ -255,7 +255,7 @@ def _executor(ns: argparse.Namespace, worker_plan, pending: int):
 
 
 def _print_dry_run(split, spec, worker_plan, manifest, engine_note: str) -> None:
-    from studio.engine.batch.estimate import estimate_seconds
+    from studio.engine.batch.estimate import estimate_seconds, format_seconds
 
     redo = {id(i) for i in split.redo}
     for item in split.to_run:
@@ -272,4 +272,5 @@ def _print_dry_run(split, spec, worker_plan, manifest, engine_note: str) -> None
     if seconds is None:
         print("time: unknown until the first file is done (then from the manifest)")
     else:
-        print(f"time: about {seconds / workers:.0f} s with {workers} worker(s)")
+        plural = "s" if workers > 1 else ""
+        print(f"time: {format_seconds(seconds / workers)} with {workers} worker{plural}")

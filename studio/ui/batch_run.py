@@ -27,6 +27,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
 from studio.engine.batch.contract import BatchItem, BatchSpec, ItemOutcome
+from studio.engine.batch.estimate import format_seconds
 from studio.errors import StudioError, os_error_message
 
 #: every batch thread started, so tests can fail when one is left running
@@ -117,18 +118,6 @@ class BatchCount:
         if self.failed:
             parts.append(f"{self.failed} failed")
         return " · ".join(parts)
-
-
-def format_seconds(seconds: float) -> str:
-    """'under a second', '45 s', '3 min 20 s', '2 h 05 min'."""
-    s = round(seconds)
-    if s < 1:
-        return "under a second"
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 @dataclass(frozen=True)

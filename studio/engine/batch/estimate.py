@@ -44,3 +44,15 @@ def _upscale_seconds(spec: BatchSpec, items: list[BatchItem]) -> float | None:
         except (StudioError, OSError):
             continue  # it will fail on its own
     return total
+
+
+def format_seconds(seconds: float) -> str:
+    """'under a second', '45 s', '3 min 20 s', '2 h 05 min'."""
+    s = round(seconds)
+    if s < 1:
+        return "under a second"
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
