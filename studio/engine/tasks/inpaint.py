@@ -20,7 +20,7 @@ import torch
 from studio import pixels
 from studio.document.landing import land_grown
 from studio.engine.events import Partial, Progress, Result, TaskEvent
-from studio.engine.inpaint_choice import NETWORK, auto_filler, hybrid_filler
+from studio.engine.inpaint_choice import AUTO, HYBRID, NETWORK, auto_filler, hybrid_filler
 from studio.engine.inpaint_regions import (
     color_match,
     grow_and_feather,
@@ -35,6 +35,7 @@ from studio.engine.jobs import (
     OutpaintParams,
     PromptedFill,
 )
+from studio.engine.outpaint_texture import texture_outpaint_filler
 from studio.engine.task_table import CliJob, CliReader, TaskCli, TaskDef
 from studio.engine.tasks.context import TaskContext, is_weight_path
 from studio.engine.tasks.preflight import check_fits, image_size
@@ -71,6 +72,9 @@ def classical_filler(method: str, seed: int) -> Filler:
 
 
 USER_MAX_SIDE = 1024
+#: methods whose outpaint is studio-inpaint's fill with texture copied through PatchMatch
+#: (:mod:`studio.engine.outpaint_texture`) instead of the method's own fill, tile by tile
+LEARNED_FILLS = (NETWORK, HYBRID, AUTO)
 
 
 def _filler_for(params, ctx: TaskContext) -> Generator[TaskEvent, None, tuple[Filler, int]]:
@@ -275,9 +279,24 @@ def run_outpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, 
         original = Rect(p.left, p.top, w, h)
         out, info = yield from extend_with_prompt(p, padded, mask, original, ctx)
         return Result(out, Rect(0, 0, ow, oh), info | {"offset": (p.left, p.top)})
-    filler, max_side = yield from _filler_for(p, ctx)
     # the feather reaches into the original only near the seam; deeper pixels stay identical
     alpha = grow_and_feather(mask, 0, p.feather)
+    if p.method in LEARNED_FILLS:  # the whole picture at once: texture copied from all of it
+        network = yield from ctx.load_model(
+            get_model(NETWORK, TaskKind.INPAINT), torch.float32, InpaintModel
+        )
+        out = yield from fill_regions(
+            padded,
+            alpha,
+            texture_outpaint_filler(network, p.seed),
+            padding=max(oh, ow),
+            max_side=0,  # the filler works at its own scales
+            match_color=False,
+            ctx=ctx,
+            stage="extending",
+        )
+        return Result(out, Rect(0, 0, ow, oh), {"method": p.method, "offset": (p.left, p.top)})
+    filler, max_side = yield from _filler_for(p, ctx)
     original = Rect(p.left, p.top, w, h)
     # a tile's context reaches max(padding, half its size) each side (plan_regions): tiles
     # this size are filled at full resolution
