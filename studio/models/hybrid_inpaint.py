@@ -6,13 +6,18 @@ guesses the structure from the borders only. The hybrid keeps each one's strengt
 
 1. the network's fill starts the coarsest PatchMatch level (instead of Telea's) and guides the
    search at every level: patches are matched on colour *and* on the low-pass of the network's
-   fill, so the texture is taken from places that fit the predicted structure;
+   fill (``guide_weight``), so the texture is taken from places that fit the predicted structure;
 2. the search runs at a reduced working scale (``work_side``), which is what makes it fast; the
    nearest-neighbour field is then scaled up and real full-resolution pixels are copied through
    it, so the texture is as fine as the photo's own;
-3. the result is the network's low-pass plus that texture's high-pass (a Gaussian split at
-   ``band_sigma`` px): large-scale shading and colour come from the network, grain and edges
-   from the photo.
+3. with ``band_sigma`` > 0 the result is the network's low-pass plus that copy's high-pass (a
+   Gaussian split); with 0 (the default) it is the copy itself.
+
+The defaults were chosen on 20 object-sized holes of the validation photos by looking at the
+fills, not only at the numbers (the session note of 2026-12-05): a 256 px search, light
+guidance and the whole copy give fur, leaves and water that read as real (PSNR +0.79 dB over
+Telea, texture ratio 0.83); the earlier 160 px search with the finest band only (+0.94 dB, 0.78)
+looked like grain over a smudge, and an unguided search (-0.58 dB) lost the structure.
 
 Contract: image HxWx3 float32 in [0, 1], hole HxW float (> 0.5 = fill), ``coarse`` HxWx3
 float32 (the network's fill, equal to ``image`` outside the hole); returns a new HxWx3 float32
@@ -33,16 +38,17 @@ def hybrid_inpaint(
     coarse: np.ndarray,
     seed: int = 0,
     *,
-    work_side: int = 160,
-    band_sigma: float = 1.0,
+    work_side: int = 256,
+    band_sigma: float = 0.0,
     vote_share: float = 0.5,
     texture_gain: float = 0.65,
-    guide_weight: float = 3.0,
+    guide_weight: float = 1.0,
     iterations: int = 4,
     finest_iterations: int = 2,
 ) -> np.ndarray:
-    """Fill ``hole``: low-pass of (network fill + guided PatchMatch vote), high-pass of copied
-    texture."""
+    """Fill ``hole`` with texture copied through a PatchMatch guided by ``coarse``; with
+    ``band_sigma`` > 0, the low-pass of (network fill + PatchMatch vote) under the copy's
+    high-pass."""
     if image.shape != coarse.shape or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image {image.shape} and coarse fill {coarse.shape} must be HxWx3")
     if hole.shape != image.shape[:2]:
