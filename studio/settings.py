@@ -45,6 +45,10 @@ def _default_mask() -> BrushSettings:
     return BrushSettings(size=40.0, hardness=0.7, opacity=1.0, spacing=0.1, color=(255, 255, 255))
 
 
+#: see :func:`_migrated`
+SETTINGS_VERSION = 2
+
+
 @dataclass
 class Settings:
     """Everything Studio remembers between sessions."""
@@ -66,8 +70,9 @@ class Settings:
     grow_px: int = field(default=8, metadata=limits(lo=1, hi=500))  # the mask panel's range
     feather_px: int = field(default=8, metadata=limits(lo=1, hi=500))
     last_folder: str = ""
-    #: the Inpaint panel's method (fill and outpaint): a model id or a weight-file path
-    inpaint_method: str = "studio-inpaint"
+    #: the Inpaint panel's method (fill and outpaint): a model id or a weight-file path;
+    #: "auto" chooses by the mask
+    inpaint_method: str = "auto"
     #: seconds between autosaves of a changed document to the recovery folder
     autosave_seconds: float = field(default=120.0, metadata=limits(lo=0.2, hi=3600.0))
     #: projects and images opened or saved lately, newest first (File > Open Recent)
@@ -84,6 +89,8 @@ class Settings:
     #: (AUTOMATIC1111/Forge or ComfyUI: its root, its models folder or one model subfolder);
     #: "" for none (:mod:`studio.models.sd.discovery`)
     sd_models_folder: str = ""
+    #: the layout of this file; files without it are version 1 (see :func:`_migrated`)
+    settings_version: int = SETTINGS_VERSION
 
     #: one status-bar line when :meth:`load` had to reset values; a plain class attribute,
     #: not a field, so it is never saved or compared
@@ -111,6 +118,7 @@ class Settings:
             return cls._with_note(path, f"{path.name} could not be read ({_why(exc)})")
         if not isinstance(data, dict):
             return cls._with_note(path, f"{path.name} holds no settings")
+        data = _migrated(data)
         try:
             out, reset = validated(cls, data)
         except (RecursionError, MemoryError):  # pragma: no cover - only on a nearly full stack
@@ -155,6 +163,21 @@ class Settings:
     def from_dict(cls, data: dict[str, Any]) -> Settings:
         """Settings from a decoded JSON object; each invalid value keeps its default."""
         return validated(cls, data)[0]
+
+
+def _migrated(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as the current layout reads it.
+
+    Version 1 saved every field, so its ``inpaint_method`` of ``"studio-inpaint"`` (that
+    version's default) cannot be told from a choice; it is read as the new default (``"auto"``,
+    chosen by the mask). Any other method a version-1 file holds was the artist's choice and is
+    kept.
+    """
+    version = data.get("settings_version", 1)
+    old = not isinstance(version, int) or version < 2
+    if old and data.get("inpaint_method") == "studio-inpaint":
+        data = {k: v for k, v in data.items() if k != "inpaint_method"}
+    return data | {"settings_version": SETTINGS_VERSION}
 
 
 class _Unreadable(ValueError):

@@ -358,3 +358,19 @@ def test_fuzzed_settings_files_always_load_to_sound_values(tmp_path) -> None:
     elapsed = time.perf_counter() - start
     assert notes > 220, "the mutations should mostly damage the file"
     assert elapsed < 10, f"300 fuzzed loads took {elapsed:.1f} s"
+
+
+def test_a_version_one_default_inpaint_method_becomes_the_new_default(tmp_path) -> None:
+    # version 1 saved every field, so "studio-inpaint" there was its default, not a choice
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"inpaint_method": "studio-inpaint", "grow_px": 12}))
+    loaded = Settings.load(path)
+    assert loaded.inpaint_method == "auto" and loaded.grow_px == 12
+    assert loaded.load_note is None
+    # any other method in a version-1 file was chosen, and a version-2 file is read as it is
+    path.write_text(json.dumps({"inpaint_method": "patchmatch"}))
+    assert Settings.load(path).inpaint_method == "patchmatch"
+    chosen = Settings(inpaint_method="studio-inpaint")
+    assert chosen.save(path)
+    assert Settings.load(path).inpaint_method == "studio-inpaint"
+    assert json.loads(path.read_text())["settings_version"] == 2

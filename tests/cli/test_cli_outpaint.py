@@ -49,7 +49,7 @@ def test_bad_aspect_requests_are_one_line(tmp_path, photo_png, capsys, extra, me
     assert not (tmp_path / "o.png").exists()
 
 
-def test_inpaint_and_outpaint_default_to_the_trained_model() -> None:
+def test_inpaint_and_outpaint_default_to_the_choice_by_mask() -> None:
     parser = _build_parser()
-    assert parser.parse_args(["inpaint", "a.png", "m.png", "o.png"]).method == "studio-inpaint"
-    assert parser.parse_args(["outpaint", "a.png", "o.png"]).method == "studio-inpaint"
+    assert parser.parse_args(["inpaint", "a.png", "m.png", "o.png"]).method == "auto"
+    assert parser.parse_args(["outpaint", "a.png", "o.png"]).method == "auto"

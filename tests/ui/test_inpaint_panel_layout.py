@@ -1,5 +1,5 @@
-"""The Inpaint panel: its best method by default, the artist's choice remembered, and buttons
-that stay where they are whatever method is described."""
+"""The Inpaint panel: the method chosen by the mask by default, the artist's choice
+remembered, and buttons that stay where they are whatever method is described."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from studio.settings import Settings
 from studio.ui.panels.inpaint import InpaintPanel
 
 
-def test_a_fresh_window_uses_studio_inpaint_and_remembers_a_new_choice(qtbot, win, engine) -> None:
+def test_a_fresh_window_chooses_by_the_mask_and_remembers_a_new_choice(qtbot, win, engine) -> None:
     from studio.ui.main_window import MainWindow
 
     panel = win.inpaint_panel
-    assert panel.method.current() == "studio-inpaint"
-    assert panel.params().method == "studio-inpaint"
-    assert panel.outpaint_params().method == "studio-inpaint"
+    assert panel.method.current() == "auto"
+    assert panel.params().method == "auto"
+    assert panel.outpaint_params().method == "auto"
     panel.method.select("patchmatch")
     win.close()
     assert Settings.load().inpaint_method == "patchmatch"
@@ -27,7 +27,7 @@ def test_a_fresh_window_uses_studio_inpaint_and_remembers_a_new_choice(qtbot, wi
 def test_an_unknown_remembered_method_falls_back_to_the_default(qtbot) -> None:
     panel = InpaintPanel(Settings(inpaint_method="gone-model"))
     qtbot.addWidget(panel)
-    assert panel.method.current() == "studio-inpaint"
+    assert panel.method.current() == "auto"
 
 
 def _button_positions(qtbot, panel: InpaintPanel) -> dict[str, tuple]:

@@ -336,8 +336,9 @@ def run_outpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, 
 
 
 # -- the tasks' rows -----------------------------------------------------------------------------
-#: the best method Studio ships (checkpoints/studio-inpaint.md: +1.5 dB over Telea in the hole)
-DEFAULT_METHOD = "studio-inpaint"
+#: chosen by the mask (studio/engine/inpaint_choice.py): studio-inpaint on thin strokes and
+#: blemishes (+1.5 dB over Telea in the hole), the hybrid's copied texture on object-sized holes
+DEFAULT_METHOD = AUTO
 _METHOD_HELP = "inpaint model id (studio models list) or a LaMa/MAT weight file"
 _SIDES = ("left", "right", "top", "bottom")
 
