@@ -151,6 +151,10 @@ _BLOCK_IN_FSYNC = """
 """
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_in_the_middle_of_a_save_leaves_no_temp_file(
     tmp_path: Path, inputs, signum: int, status: int
@@ -167,6 +171,9 @@ def test_a_signal_in_the_middle_of_a_save_leaves_no_temp_file(
         text=True,
         cwd=REPO,
         env={**os.environ, "STUDIO_DEVICE": "cpu"},
+        # a suite started in the background (`cmd &` in a script) ignores SIGINT, and the child
+        # would inherit that; an artist's terminal delivers it
+        preexec_fn=_default_sigint,
     )
     try:
         assert proc.stdout.readline().strip() == "saving", proc.communicate(timeout=60)
