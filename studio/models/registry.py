@@ -386,8 +386,9 @@ LEARNED_INPAINTERS = (
         name="Automatic (by mask)",
         task=TaskKind.INPAINT,
         arch="auto",
-        description="Studio inpaint for thin strokes and blemishes, Studio inpaint + texture "
-        "for object-sized parts of the mask.",
+        description="Chosen by the mask: Studio inpaint for thin strokes and blemishes, "
+        "Studio inpaint + texture for object-sized parts; extends the canvas with texture "
+        "copied from the picture.",
         files=(
             ModelFile(
                 "studio-inpaint.safetensors",
