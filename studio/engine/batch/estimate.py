@@ -11,7 +11,6 @@ from __future__ import annotations
 from studio.engine.batch.contract import BatchItem, BatchSpec
 from studio.engine.batch.manifest import Manifest
 from studio.engine.jobs import UpscaleParams
-from studio.errors import StudioError
 
 
 def estimate_seconds(spec: BatchSpec, items: list[BatchItem], manifest: Manifest) -> float | None:
@@ -26,24 +25,17 @@ def estimate_seconds(spec: BatchSpec, items: list[BatchItem], manifest: Manifest
 
 
 def _upscale_seconds(spec: BatchSpec, items: list[BatchItem]) -> float | None:
+    from studio.engine.batch.plan import input_sizes
     from studio.engine.config import EngineConfig
     from studio.engine.device import choose_device, describe
-    from studio.engine.tasks.preflight import ImageSize, _upscale_plan
-    from studio.project_io import read_input_header
+    from studio.engine.tasks.preflight import upscale_plan
 
+    sizes = input_sizes(items)
+    if sizes is None:
+        return None
     config = EngineConfig(**spec.engine)
     budget = describe(choose_device(config.device, strict=False), config.memory_budget)
-    total = 0.0
-    for item in items:
-        if item.source is None:
-            return None
-        try:
-            header = read_input_header(item.source)
-            size = ImageSize(header.width, header.height, header.channels, header.itemsize)
-            total += _upscale_plan(spec.params, size, budget.memory_budget).seconds
-        except (StudioError, OSError):
-            continue  # it will fail on its own
-    return total
+    return sum(upscale_plan(spec.params, size, budget.memory_budget).seconds for size in sizes)
 
 
 def format_seconds(seconds: float) -> str:

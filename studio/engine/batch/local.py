@@ -195,20 +195,14 @@ def model_bytes(params: object) -> int:
 
 def largest_job_bytes(spec: BatchSpec, items: list[BatchItem], budget: int) -> int:
     """Working memory of the largest input (from headers; the budget when unknown)."""
-    from studio.engine.tasks.preflight import ImageSize, job_bytes
-    from studio.project_io import read_input_header
+    from studio.engine.batch.plan import input_sizes
+    from studio.engine.tasks.preflight import job_bytes
 
-    largest = 0
-    for item in items:
-        if item.source is None:
-            return budget
-        try:
-            header = read_input_header(item.source)
-        except (StudioError, OSError):
-            continue  # it will fail alone, with its reason
-        size = ImageSize(header.width, header.height, header.channels, header.itemsize)
-        largest = max(largest, job_bytes(spec.params, size, budget) + 2 * size.pixel_bytes)
-    return largest or budget
+    sizes = input_sizes(items)
+    if sizes is None:
+        return budget
+    need = (job_bytes(spec.params, size, budget) + 2 * size.pixel_bytes for size in sizes)
+    return max(need, default=0) or budget
 
 
 def _mib(n: int) -> str:

@@ -24,13 +24,16 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.engine.batch.contract import BatchItem, BatchSpec
 from studio.engine.batch.manifest import options_hash
-from studio.errors import BadInputError
+from studio.errors import BadInputError, StudioError
 from studio.imageio import WRITE_EXTENSIONS
 from studio.task_kind import TaskKind
+
+if TYPE_CHECKING:
+    from studio.engine.tasks.preflight import ImageSize
 
 #: files a batch reads as inputs (and masks): every image format Studio reads, and projects
 INPUT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".ora"})
@@ -173,3 +176,22 @@ def _extension(extension: str) -> str:
         allowed = ", ".join(sorted(e.lstrip(".") for e in WRITE_EXTENSIONS | {".ora"}))
         raise BadInputError(f"cannot write '{extension}' outputs (use one of {allowed})")
     return ext
+
+
+def input_sizes(items: list[BatchItem]) -> list[ImageSize] | None:
+    """The sizes of the items' input files, read from their headers; an unreadable file is left
+    out (it fails on its own, with its reason). None when an item has no input file
+    (generate from prompts)."""
+    from studio.engine.tasks.preflight import ImageSize
+    from studio.project_io import read_input_header
+
+    sizes = []
+    for item in items:
+        if item.source is None:
+            return None
+        try:
+            header = read_input_header(item.source)
+        except (StudioError, OSError):
+            continue
+        sizes.append(ImageSize(header.width, header.height, header.channels, header.itemsize))
+    return sizes

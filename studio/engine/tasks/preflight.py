@@ -62,7 +62,7 @@ def job_bytes(params: object, size: ImageSize, budget: int) -> int:
     """Rough peak bytes of a job on an image of ``size`` (not counting the image itself)."""
     px = size.width * size.height
     if isinstance(params, UpscaleParams):
-        return _upscale_plan(params, size, budget).memory_bytes
+        return upscale_plan(params, size, budget).memory_bytes
     if isinstance(params, InpaintParams):
         return size.pixel_bytes + px * INPAINT_BYTES_PER_PX
     if isinstance(params, OutpaintParams):
@@ -99,7 +99,7 @@ def check_fits(
     if isinstance(params, UpscaleParams):
         from studio.engine.planning import check_plan_fits
 
-        check_plan_fits(_upscale_plan(params, size, budget), budget)
+        check_plan_fits(upscale_plan(params, size, budget), budget)
     need = job_bytes(params, size, budget) + (2 * size.pixel_bytes if decoding else 0)
     free = available_memory() if available is None else available
     if need > free:
@@ -110,7 +110,8 @@ def check_fits(
         )
 
 
-def _upscale_plan(params: UpscaleParams, size: ImageSize, budget: int):
+def upscale_plan(params: UpscaleParams, size: ImageSize, budget: int):
+    """The engine's plan (output size, passes, tiles, memory, seconds) for one upscale."""
     from studio.engine.tasks.context import is_weight_path
     from studio.engine.tasks.upscale import plan_upscale, user_weights_spec
     from studio.models.registry import get_model
