@@ -483,7 +483,7 @@ GENERATORS = (
         files=(
             ModelFile(
                 "studio-text2img.safetensors",
-                "f92b3b2837b6cdacde0bb837e35c48afc32689ad7dc9a11f0e8ad22424b697f3",
+                "fc1a376d96a14f87eb2aefe459a5af31fd6bf430efa6a7e5e5d0d577b6f58944",
             ),
         ),
         size_multiple=8,
