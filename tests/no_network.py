@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+import torch
 
 
 class NetworkUsedError(AssertionError):
@@ -25,3 +26,16 @@ def blocked_network() -> Iterator[None]:
         mp.setattr(socket.socket, "connect_ex", _refuse)
         mp.setattr(socket, "create_connection", _refuse)
         yield
+
+
+@contextmanager
+def offline_on_one_thread() -> Iterator[None]:
+    """:func:`blocked_network` with torch on one thread, restored after: tiny pipelines gain
+    nothing from more threads, and on a busy machine waiting threads make them slow."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with blocked_network():
+            yield
+    finally:
+        torch.set_num_threads(threads)

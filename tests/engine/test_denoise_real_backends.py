@@ -18,7 +18,7 @@ from studio.engine.runner import JobRunner
 from studio.engine.tasks import denoise
 from studio.engine.tasks.generate import GenerateParams, no_pixels
 from studio.geometry import Rect
-from tests.no_network import blocked_network
+from tests.no_network import offline_on_one_thread
 
 diffusers = pytest.importorskip("diffusers")
 transformers = pytest.importorskip("transformers")
@@ -26,11 +26,8 @@ transformers = pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module", autouse=True)
 def no_network() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with blocked_network():
+    with offline_on_one_thread():
         yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

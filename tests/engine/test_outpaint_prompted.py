@@ -19,7 +19,7 @@ from studio.engine.runner import JobRunner
 from studio.engine.tasks.outpaint_prompted import SEAM_GROW
 from studio.errors import BadInputError
 from tests.fake_denoiser import FAKE_SD, registered
-from tests.no_network import blocked_network
+from tests.no_network import offline_on_one_thread
 
 
 @pytest.fixture
@@ -113,11 +113,8 @@ def test_a_prompted_fill_checks_its_options() -> None:
 
 @pytest.fixture
 def no_network() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with blocked_network():
+    with offline_on_one_thread():
         yield
-    torch.set_num_threads(threads)
 
 
 def test_cli_outpaints_with_a_stable_diffusion_folder_and_prints_nothing_of_diffusers(

@@ -20,7 +20,7 @@ from studio.models.sd.estimate import check_fits, estimate_run
 from studio.models.sd.model import FewStep, SDFamily, SDModel
 from studio.models.sd.preview import latent_preview
 from studio.models.sd.schedule import build_scheduler, choose_settings
-from tests.no_network import NetworkUsedError, blocked_network
+from tests.no_network import NetworkUsedError, offline_on_one_thread
 
 diffusers = pytest.importorskip("diffusers")
 transformers = pytest.importorskip("transformers")
@@ -28,13 +28,9 @@ transformers = pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module", autouse=True)
 def no_network() -> Iterator[None]:
-    """Every connection fails for the whole module; one thread (tiny networks gain nothing
-    from more, and a busy machine makes waiting threads slow)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with blocked_network():
+    """Every connection fails for the whole module, on one thread."""
+    with offline_on_one_thread():
         yield
-    torch.set_num_threads(threads)
 
 
 VOCAB = {"<|startoftext|>": 0, "<|endoftext|>": 1}

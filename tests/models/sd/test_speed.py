@@ -28,7 +28,7 @@ from studio.models.sd.speed import (
     uses_sdpa,
     working_dtype,
 )
-from tests.no_network import blocked_network
+from tests.no_network import offline_on_one_thread
 
 diffusers = pytest.importorskip("diffusers")
 from tiny_sd import tiny_sd1_pipeline, tiny_sdxl_pipeline  # noqa: E402
@@ -41,11 +41,8 @@ BF16_CPU = DeviceInfo(CPU, "CPU", 2 << 30, supports_bf16=True)
 
 @pytest.fixture(scope="module", autouse=True)
 def no_network() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with blocked_network():
+    with offline_on_one_thread():
         yield
-    torch.set_num_threads(threads)
 
 
 def _pipeline():
