@@ -77,6 +77,13 @@ USER_MAX_SIDE = 1024
 LEARNED_FILLS = (NETWORK, HYBRID, AUTO)
 
 
+def _single_pass_network(ctx: TaskContext) -> Generator[TaskEvent, None, InpaintModel]:
+    """studio-inpaint in one pass, no flip average: the texture methods keep only its colours
+    and large shapes, so the second (mirrored) pass would buy nothing."""
+    spec = get_model(NETWORK, TaskKind.INPAINT)
+    return (yield from ctx.load_model(spec, torch.float32, InpaintModel))
+
+
 def _filler_for(params, ctx: TaskContext) -> Generator[TaskEvent, None, tuple[Filler, int]]:
     if is_weight_path(params.method):
         model = yield from ctx.load_user_model(params.method, InpaintModel)
@@ -90,12 +97,10 @@ def _filler_for(params, ctx: TaskContext) -> Generator[TaskEvent, None, tuple[Fi
     if spec.arch == "classical":
         return classical_filler(spec.id, params.seed), spec.max_side
     if spec.arch in ("hybrid", "auto"):  # studio-inpaint, plus texture where the hole is large
-        net_spec = get_model(NETWORK, TaskKind.INPAINT)
-        # the hybrid keeps only the network's low frequencies: one pass, no flip average
-        quick = yield from ctx.load_model(net_spec, torch.float32, InpaintModel)
+        quick = yield from _single_pass_network(ctx)
         if spec.arch == "hybrid":
             return hybrid_filler(quick, params.seed), spec.max_side
-        network = yield from ctx.load_inpaint_model(net_spec)
+        network = yield from ctx.load_inpaint_model(get_model(NETWORK, TaskKind.INPAINT))
         return auto_filler(network, quick, params.seed), spec.max_side
     model = yield from ctx.load_inpaint_model(spec)
     return model, spec.max_side
@@ -282,9 +287,7 @@ def run_outpaint(request: JobRequest, ctx: TaskContext) -> Generator[TaskEvent, 
     # the feather reaches into the original only near the seam; deeper pixels stay identical
     alpha = grow_and_feather(mask, 0, p.feather)
     if p.method in LEARNED_FILLS:  # the whole picture at once: texture copied from all of it
-        network = yield from ctx.load_model(
-            get_model(NETWORK, TaskKind.INPAINT), torch.float32, InpaintModel
-        )
+        network = yield from _single_pass_network(ctx)
         out = yield from fill_regions(
             padded,
             alpha,
