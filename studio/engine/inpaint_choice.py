@@ -13,7 +13,8 @@ the parts of the stroke masks have inscribed radii of 20 px (median), 36 px (95t
 and at most 50 px; those of the object masks (20-35 % of the crop) at least 43.6 px. At 48 px,
 1 of the 93 stroke-mask parts (0.9 % of their area) and 39 of the 40 objects go to the hybrid;
 measured on those crops, ``auto`` is then +1.50 dB over Telea on strokes (the flip-averaged
-network's own score; at 40 px it was +1.45) and +0.94 dB with texture ratio 0.84 on objects.
+network's own score; at 40 px it was +1.45) and +1.02 dB with texture ratio 0.75 on objects
+(the hybrid's search with 6/3 iterations; +0.94 dB and 0.84 with the earlier 4/2).
 """
 
 from __future__ import annotations

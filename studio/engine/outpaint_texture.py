@@ -48,6 +48,9 @@ def texture_outpaint_filler(network: Filler, seed: int = 0) -> Filler:
             band_sigma=0.0,
             vote_share=0.0,
             guide_weight=0.0,
+            # the four extensions were looked at with these; object holes now search longer
+            iterations=4,
+            finest_iterations=2,
         )
 
     return fill
