@@ -12,7 +12,12 @@ penguin on grass by 256 px to the right, a cliff dwelling and the sample to 16:9
    of :data:`SEARCH_SIDE` px, unguided (guided by the network's low-pass it chose the flattest
    patches again);
 3. real full-resolution pixels are copied through its nearest-neighbour field (no vote, no
-   band split), so the wood grain or the grass comes out as crisp as in the photo.
+   band split), so the wood grain or the grass comes out as crisp as in the photo;
+4. the copy's shade is matched to the photo's along the old border, fading out over
+   :data:`SEAM_REACH` px (:mod:`studio.models.seam_match`): the copied wood came from lit and
+   shaded places and left a visible line where the photo ended (session of 2026-12-05, the
+   same four extensions; the line is gone on the table, fainter on the cliff and the sample;
+   a change in blur between the penguin's grass and its copy still shows).
 
 Measured here (2-core CPU): 0.3-0.7 s for the network and 0.3-0.4 s for the rest on 683-856 px
 wide results; a full-resolution search looked softer and took 3-8 s.
@@ -24,11 +29,14 @@ import numpy as np
 
 from studio.engine.inpaint_choice import Filler, network_fill_at
 from studio.models.hybrid_inpaint import hybrid_inpaint
+from studio.models.seam_match import REACH
 
 #: the network runs on a copy at most this many px per side (its fill is smooth anyway)
 NETWORK_SIDE = 512
 #: PatchMatch's working scale: about 7 px patches of a 256 px copy, large enough to carry grain
 SEARCH_SIDE = 256
+#: px into the new area over which the copy's shade is brought to the photo's at the border
+SEAM_REACH = REACH
 
 
 def texture_outpaint_filler(network: Filler, seed: int = 0) -> Filler:
@@ -51,6 +59,7 @@ def texture_outpaint_filler(network: Filler, seed: int = 0) -> Filler:
             # the four extensions were looked at with these; object holes now search longer
             iterations=4,
             finest_iterations=2,
+            seam_reach=SEAM_REACH,
         )
 
     return fill

@@ -27,7 +27,10 @@ and ``auto`` stays under the speed targets (1.5-1.6 s at 1024² with 15 %, where
 Rejected the same day: pulling the copy's low frequencies toward the network's fill (a Gaussian
 of sigma 1.5-4 px on the difference) scored up to +1.18 dB with the same texture ratio but
 looked like a smudge under grain (a pink cloud on a baseball, flattened grass): the texture
-ratio sees only the finest band, the eye sees the middle ones.
+ratio sees only the finest band, the eye sees the middle ones. Seam matching
+(:mod:`studio.models.seam_match`) is off for holes: the guided copy already takes the network's
+colours, and matching to the border's mean spread the red of a baseball's stitches into its white
+fill (-0.1 dB); outpainting, whose copy is unguided, uses it.
 
 Contract: image HxWx3 float32 in [0, 1], hole HxW float (> 0.5 = fill), ``coarse`` HxWx3
 float32 (the network's fill, equal to ``image`` outside the hole); returns a new HxWx3 float32
@@ -40,6 +43,7 @@ import cv2
 import numpy as np
 
 from studio.models.patchmatch import synthesise
+from studio.models.seam_match import match_seam
 
 
 def hybrid_inpaint(
@@ -55,10 +59,12 @@ def hybrid_inpaint(
     guide_weight: float = 1.0,
     iterations: int = 6,
     finest_iterations: int = 3,
+    seam_reach: float = 0.0,
 ) -> np.ndarray:
     """Fill ``hole`` with texture copied through a PatchMatch guided by ``coarse``; with
     ``band_sigma`` > 0, the low-pass of (network fill + PatchMatch vote) under the copy's
-    high-pass."""
+    high-pass; with ``seam_reach`` > 0 (and no band split), the copy's shade is matched to the
+    known pixels at the border (:func:`studio.models.seam_match.match_seam`)."""
     if image.shape != coarse.shape or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image {image.shape} and coarse fill {coarse.shape} must be HxWx3")
     if hole.shape != image.shape[:2]:
@@ -82,6 +88,8 @@ def hybrid_inpaint(
         texture = low + texture_gain * (copied - cv2.GaussianBlur(copied, (0, 0), band_sigma))
     else:
         texture = copied
+        if seam_reach > 0:
+            texture = match_seam(copied, image, inside, reach=seam_reach)
     out = image.copy()
     out[inside] = np.clip(texture[inside], 0.0, 1.0)
     return out
