@@ -21,6 +21,8 @@ with ``studio generate --prompt ... --seed ...``.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 from collections import Counter
 from pathlib import Path
@@ -30,6 +32,7 @@ from studio.engine.batch.contract import BatchItem, BatchSpec
 from studio.engine.batch.manifest import options_hash
 from studio.errors import BadInputError, StudioError
 from studio.imageio import WRITE_EXTENSIONS
+from studio.models.registry import get_model
 from studio.task_kind import TaskKind
 
 if TYPE_CHECKING:
@@ -49,12 +52,47 @@ def make_spec(
     engine: dict[str, Any] | None = None,
     labels: bool = True,
 ) -> BatchSpec:
-    """A :class:`BatchSpec` with its options hash (the task, the params, the labels and the
-    engine settings that change output bytes)."""
+    """A :class:`BatchSpec` with its options hash (the task, the params, the labels, the
+    engine settings that change output bytes and the weights the params name)."""
     engine = dict(engine or {})
     shaping = {k: engine.get(k) for k in ("precision", "compile", "device")}
-    digest = options_hash(task, params, {"labels": labels, "engine": shaping})
+    extra = {"labels": labels, "engine": shaping, "weights": weights_fingerprint(params)}
+    digest = options_hash(task, params, extra)
     return BatchSpec(task, params, str(Path(out_dir).resolve()), digest, engine, labels)
+
+
+def weights_fingerprint(params: Any) -> dict[str, str]:
+    """The content of every model or file a task's params name, by its sha256: a registry id
+    by the hashes its registry entry pins, a path (artists' own weights, a style painting) by
+    hashing the file. A batch resumed after ``my-esrgan.pth`` was replaced redoes its files."""
+    found: dict[str, str] = {}
+    values = (
+        [getattr(params, f.name) for f in dataclasses.fields(params)]
+        if dataclasses.is_dataclass(params)
+        else []
+    )
+    for value in values:
+        if not isinstance(value, (str, os.PathLike)) or not str(value):
+            continue
+        path = Path(value)
+        try:
+            if path.is_file():
+                found[str(value)] = _file_sha256(path)
+                continue
+            spec = get_model(str(value))
+        except (OSError, StudioError):
+            continue
+        if spec.files:
+            found[str(value)] = ",".join(f.sha256 for f in spec.files)
+    return found
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def plan_batch(

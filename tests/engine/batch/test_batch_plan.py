@@ -22,6 +22,7 @@ from studio.task_kind import TaskKind
 class Params:
     scale: float = 2.0
     style_image: np.ndarray | None = None
+    model: str = ""
 
     task: ClassVar[TaskKind] = TaskKind.UPSCALE
 
@@ -104,6 +105,22 @@ def test_options_hash_follows_params_arrays_and_labels(tmp_path: Path) -> None:
     )
     threads = make_spec(TaskKind.UPSCALE, Params(), tmp_path, {"threads": 3}).options_hash
     assert threads == base, "threads never change a byte, so they must not force a redo"
+
+
+def test_options_hash_follows_the_weights_the_params_name(tmp_path: Path) -> None:
+    """Replacing an artist's weight file (same name, new bytes) must redo the batch; a
+    registry model is fingerprinted by the hashes the registry pins."""
+    from studio.engine.batch.plan import weights_fingerprint
+
+    weights = tmp_path / "my-esrgan.pth"
+    weights.write_bytes(b"first training run")
+    first = make_spec(TaskKind.UPSCALE, Params(model=str(weights)), tmp_path).options_hash
+    assert make_spec(TaskKind.UPSCALE, Params(model=str(weights)), tmp_path).options_hash == first
+    weights.write_bytes(b"second training run")
+    assert make_spec(TaskKind.UPSCALE, Params(model=str(weights)), tmp_path).options_hash != first
+    registry = weights_fingerprint(Params(model="realesrgan-x4plus"))
+    assert len(registry["realesrgan-x4plus"]) == 64
+    assert weights_fingerprint(Params(model="no-such-model")) == {}
 
 
 def _record(manifest: Manifest, spec, item, ok: bool = True) -> None:
