@@ -483,7 +483,7 @@ GENERATORS = (
         files=(
             ModelFile(
                 "studio-text2img.safetensors",
-                "fc1a376d96a14f87eb2aefe459a5af31fd6bf430efa6a7e5e5d0d577b6f58944",
+                "f050d43cf1b6924075a5c34677d9720fe06108b4a8cb6bb7c8dbc0d061008832",
             ),
         ),
         size_multiple=8,
