@@ -22,14 +22,13 @@ with ``studio generate --prompt ... --seed ...``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.engine.batch.contract import BatchItem, BatchSpec
-from studio.engine.batch.manifest import options_hash
+from studio.engine.batch.manifest import file_sha256, options_hash
 from studio.errors import BadInputError, StudioError
 from studio.imageio import WRITE_EXTENSIONS
 from studio.models.registry import get_model
@@ -77,7 +76,7 @@ def weights_fingerprint(params: Any) -> dict[str, str]:
         path = Path(value)
         try:
             if path.is_file():
-                found[str(value)] = _file_sha256(path)
+                found[str(value)] = file_sha256(path)
                 continue
             spec = get_model(str(value))
         except (OSError, StudioError):
@@ -85,14 +84,6 @@ def weights_fingerprint(params: Any) -> dict[str, str]:
         if spec.files:
             found[str(value)] = ",".join(f.sha256 for f in spec.files)
     return found
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def plan_batch(
